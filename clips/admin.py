@@ -1,0 +1,72 @@
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from clips import selectors, services
+from clips.models import Clip
+
+
+@admin.register(Clip)
+class ClipAdmin(admin.ModelAdmin):
+    list_display = [
+        "title",
+        "genre",
+        "duration_seconds",
+        "play_count",
+        "last_played_at",
+        "created_at",
+    ]
+    list_filter = ["genre", "created_at"]
+    search_fields = ["title", "description"]
+    readonly_fields = [
+        "audio_preview",
+        "content_type",
+        "size_bytes",
+        "play_count",
+        "last_played_at",
+        "created_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["title", "description", "genre", "duration_seconds"]}),
+        (
+            "Audio: upload a file or give a URL",
+            {"fields": ["audio_file", "audio_url", "audio_preview"]},
+        ),
+        (
+            "Derived",
+            {
+                "fields": [
+                    "content_type",
+                    "size_bytes",
+                    "play_count",
+                    "last_played_at",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
+        ),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Clip]:
+        return selectors.clip_queryset()
+
+    def save_model(self, request: HttpRequest, obj: Clip, form, change: bool) -> None:
+        services.clip_save(clip=obj)
+
+    @admin.display(ordering="play_count")
+    def play_count(self, clip: Clip) -> int:
+        return clip.play_count
+
+    @admin.display(ordering="last_played_at")
+    def last_played_at(self, clip: Clip):
+        return clip.last_played_at
+
+    @admin.display(description="Preview")
+    def audio_preview(self, clip: Clip) -> str:
+        if not clip.pk:
+            return "Saved clips can be previewed here."
+        src = reverse("clip-stream", args=[clip.pk])
+        return format_html('<audio controls preload="none" src="{}"></audio>', src)

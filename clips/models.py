@@ -1,0 +1,133 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.validators import (
+    FileExtensionValidator,
+    MaxValueValidator,
+    MinValueValidator,
+    URLValidator,
+)
+from django.db import models
+from django.utils import timezone
+
+# Longest clip a curator may add: this is a preview library, not a podcast host.
+MAX_DURATION_SECONDS = 3600
+
+# Extensions of uploaded audio and the content type each is served with.
+AUDIO_CONTENT_TYPES = {
+    ".wav": "audio/wav",
+    ".mp3": "audio/mpeg",
+    ".ogg": "audio/ogg",
+    ".oga": "audio/ogg",
+    ".opus": "audio/ogg",
+    ".flac": "audio/flac",
+    ".m4a": "audio/mp4",
+    ".aac": "audio/aac",
+    ".webm": "audio/webm",
+}
+
+
+def validate_upload_size(file: File) -> None:
+    if file.size > settings.CLIPS_MAX_UPLOAD_BYTES:
+        raise ValidationError(
+            "Audio files are limited to %(limit)d bytes.",
+            code="file_too_large",
+            params={"limit": settings.CLIPS_MAX_UPLOAD_BYTES},
+        )
+
+
+class Genre(models.TextChoices):
+    AMBIENT = "ambient", "Ambient"
+    ACOUSTIC = "acoustic", "Acoustic"
+    CLASSICAL = "classical", "Classical"
+    ELECTRONIC = "electronic", "Electronic"
+    FIELD_RECORDING = "field-recording", "Field recording"
+    HIP_HOP = "hip-hop", "Hip-hop"
+    JAZZ = "jazz", "Jazz"
+    POP = "pop", "Pop"
+    ROCK = "rock", "Rock"
+    TECH_HOUSE = "tech-house", "Tech house"
+    OTHER = "other", "Other"
+
+
+class Clip(models.Model):
+    """A short audio preview: an uploaded file or a remote http(s) URL, never both."""
+
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True, max_length=5000)
+    genre = models.CharField(max_length=20, choices=Genre.choices, db_index=True)
+    duration_seconds = models.FloatField(
+        validators=[MinValueValidator(0.1), MaxValueValidator(MAX_DURATION_SECONDS)],
+    )
+    audio_file = models.FileField(
+        upload_to="clips/",
+        blank=True,
+        max_length=255,
+        validators=[
+            FileExtensionValidator([ext.lstrip(".") for ext in AUDIO_CONTENT_TYPES]),
+            validate_upload_size,
+        ],
+    )
+    audio_url = models.URLField(
+        blank=True,
+        max_length=2000,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="Remote http(s) audio, streamed through by the service.",
+    )
+    content_type = models.CharField(max_length=100, blank=True)
+    size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                name="clip_has_exactly_one_audio_source",
+                condition=(
+                    (models.Q(audio_file="") & ~models.Q(audio_url=""))
+                    | (~models.Q(audio_file="") & models.Q(audio_url=""))
+                ),
+                violation_error_code="audio_source",
+                violation_error_message=(
+                    "Give either an uploaded audio file or an audio URL, not both."
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_remote(self) -> bool:
+        return not self.audio_file
+
+
+class PlayTotal(models.Model):
+    """Running play count of a clip.
+
+    Kept off the Clip row so that saving a clip (admin, fixtures) can never
+    write back a stale count: only play_record() changes these columns.
+    """
+
+    clip = models.OneToOneField(
+        Clip, on_delete=models.CASCADE, primary_key=True, related_name="play_total"
+    )
+    play_count = models.PositiveBigIntegerField(default=0)
+    last_played_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.clip}: {self.play_count} plays"
+
+
+class Play(models.Model):
+    """One counted listen, so stats can tell plays per day."""
+
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="plays")
+    played_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["clip", "played_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.clip} at {self.played_at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,61 @@
+"""Reads: the querysets and figures the API, admin and pages show."""
+
+import datetime
+from dataclasses import dataclass
+
+from django.db.models import Count, F, QuerySet, Value
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+
+from clips.models import Clip, PlayTotal
+
+STATS_DAYS = 30
+
+
+@dataclass(frozen=True)
+class DailyPlays:
+    date: datetime.date
+    plays: int
+
+
+@dataclass(frozen=True)
+class ClipStats:
+    clip_id: int
+    play_count: int
+    last_played_at: datetime.datetime | None
+    plays_per_day: list[DailyPlays]
+
+
+def clip_queryset() -> QuerySet[Clip]:
+    """Clips with their play_count and last_played_at, in one query."""
+    return Clip.objects.annotate(
+        play_count=Coalesce(F("play_total__play_count"), Value(0)),
+        last_played_at=F("play_total__last_played_at"),
+    )
+
+
+def clip_stats(*, clip: Clip, days: int = STATS_DAYS) -> ClipStats:
+    """Totals, and plays per UTC day for the last `days` days, oldest first."""
+    total = PlayTotal.objects.filter(clip=clip).first()
+    today = timezone.now().date()
+    first_day = today - datetime.timedelta(days=days - 1)
+    counted = dict(
+        clip.plays.filter(played_at__date__gte=first_day)
+        .annotate(day=TruncDate("played_at"))
+        .values("day")
+        .annotate(plays=Count("id"))
+        .values_list("day", "plays")
+    )
+    return ClipStats(
+        clip_id=clip.pk,
+        play_count=total.play_count if total else 0,
+        last_played_at=total.last_played_at if total else None,
+        plays_per_day=[
+            DailyPlays(date=day, plays=counted.get(day, 0))
+            for day in (first_day + datetime.timedelta(days=n) for n in range(days))
+        ],
+    )
+
+
+def clip_get(*, clip_id: int) -> Clip | None:
+    return Clip.objects.filter(pk=clip_id).first()

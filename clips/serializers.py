@@ -1,0 +1,77 @@
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from clips.models import Clip
+
+
+class ClipInputSerializer(serializers.ModelSerializer):
+    """What a curator sends to add a clip; field rules come from the model."""
+
+    class Meta:
+        model = Clip
+        fields = [
+            "title",
+            "description",
+            "genre",
+            "duration_seconds",
+            "audio_url",
+            "audio_file",
+        ]
+        extra_kwargs = {"audio_file": {"write_only": True}}
+
+
+class ClipSerializer(serializers.ModelSerializer):
+    play_count = serializers.IntegerField(read_only=True)
+    last_played_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    source = serializers.SerializerMethodField()
+    stream_url = serializers.SerializerMethodField()
+    stats_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Clip
+        fields = [
+            "id",
+            "title",
+            "description",
+            "genre",
+            "duration_seconds",
+            "source",
+            "audio_url",
+            "content_type",
+            "size_bytes",
+            "play_count",
+            "last_played_at",
+            "created_at",
+            "updated_at",
+            "stream_url",
+            "stats_url",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=["file", "url"]))
+    def get_source(self, clip: Clip) -> str:
+        return "url" if clip.is_remote else "file"
+
+    def get_stream_url(self, clip: Clip) -> str:
+        return self._absolute("clip-stream", clip)
+
+    def get_stats_url(self, clip: Clip) -> str:
+        return self._absolute("clip-stats", clip)
+
+    def _absolute(self, view_name: str, clip: Clip) -> str:
+        url = reverse(view_name, kwargs={"pk": clip.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request else url
+
+
+class DailyPlaysSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    plays = serializers.IntegerField()
+
+
+class ClipStatsSerializer(serializers.Serializer):
+    clip_id = serializers.IntegerField()
+    play_count = serializers.IntegerField()
+    last_played_at = serializers.DateTimeField(allow_null=True)
+    plays_per_day = DailyPlaysSerializer(many=True)

@@ -1,0 +1,55 @@
+from django.urls import reverse
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.filters import OrderingFilter
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from clips import selectors, services
+from clips.filters import ClipFilter, ClipPagination, ClipSearchFilter
+from clips.serializers import ClipInputSerializer, ClipSerializer, ClipStatsSerializer
+
+
+class ClipViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The clip catalogue. Streaming is the plain Django view in clips.streaming."""
+
+    serializer_class = ClipSerializer
+    pagination_class = ClipPagination
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    filter_backends = [DjangoFilterBackend, ClipSearchFilter, OrderingFilter]
+    filterset_class = ClipFilter
+    search_fields = ["title", "description"]
+    ordering_fields = ["title", "created_at", "duration_seconds", "play_count"]
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self):
+        return selectors.clip_queryset()
+
+    @extend_schema(request=ClipInputSerializer, responses={201: ClipSerializer})
+    def create(self, request: Request) -> Response:
+        serializer = ClipInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        clip = services.clip_create(**serializer.validated_data)
+        output = ClipSerializer(
+            self.get_queryset().get(pk=clip.pk), context={"request": request}
+        )
+        headers = {
+            "Location": request.build_absolute_uri(
+                reverse("clip-detail", args=[clip.pk])
+            )
+        }
+        return Response(output.data, status=status.HTTP_201_CREATED, headers=headers)
+
+    @extend_schema(responses=ClipStatsSerializer)
+    @action(detail=True, methods=["get"])
+    def stats(self, request: Request, pk: str) -> Response:
+        stats = selectors.clip_stats(clip=self.get_object())
+        return Response(ClipStatsSerializer(stats).data)

@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("clips.urls")),
+    path("api/v1/schema", SpectacularAPIView.as_view(), name="schema"),
+    path(
+        "api/v1/docs",
+        SpectacularSwaggerView.as_view(url_name="schema"),
+        name="swagger-ui",
+    ),
+    path("api/v1/redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+]
+
+handler404 = "clips.errors.not_found"
+handler500 = "clips.errors.server_error"
