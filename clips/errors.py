@@ -2,12 +2,14 @@
 
 from typing import Any
 
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
 
 
@@ -26,7 +28,10 @@ def json_error(status: int, *, code: str, detail: str) -> JsonResponse:
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF exception handler: a service's Django ValidationError is a 400 too."""
     if isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(as_serializer_error(exc))
+        fields = as_serializer_error(exc)
+        if NON_FIELD_ERRORS in fields:
+            fields[api_settings.NON_FIELD_ERRORS_KEY] = fields.pop(NON_FIELD_ERRORS)
+        exc = exceptions.ValidationError(fields)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     response = exception_handler(exc, context)

@@ -1,0 +1,50 @@
+import factory
+from django.utils import timezone
+from factory.django import DjangoModelFactory
+
+from clips.models import Clip, Genre, Play, PlayTotal
+
+# A recognisable byte pattern, so a test can tell which bytes a range returned.
+AUDIO_BYTES = bytes(i % 251 for i in range(10_000))
+
+
+class ClipFactory(DjangoModelFactory):
+    """A clip with an uploaded (fake) WAV of AUDIO_BYTES."""
+
+    class Meta:
+        model = Clip
+        skip_postgeneration_save = True
+
+    title = factory.Sequence(lambda n: f"Clip {n}")
+    description = factory.Faker("sentence")
+    genre = Genre.AMBIENT
+    duration_seconds = 6.0
+    audio_file = factory.django.FileField(filename="clip.wav", data=AUDIO_BYTES)
+    content_type = "audio/wav"
+    size_bytes = len(AUDIO_BYTES)
+
+
+class RemoteClipFactory(ClipFactory):
+    """A clip whose audio lives at a remote URL."""
+
+    audio_file = ""
+    audio_url = "https://audio.example.com/clip.wav"
+    content_type = ""
+    size_bytes = None
+
+
+class PlayTotalFactory(DjangoModelFactory):
+    class Meta:
+        model = PlayTotal
+
+    clip = factory.SubFactory(ClipFactory)
+    play_count = 0
+    last_played_at = None
+
+
+class PlayFactory(DjangoModelFactory):
+    class Meta:
+        model = Play
+
+    clip = factory.SubFactory(ClipFactory)
+    played_at = factory.LazyFunction(timezone.now)

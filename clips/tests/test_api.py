@@ -1,0 +1,277 @@
+import datetime
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from clips.models import Clip, Genre
+from clips.tests.factories import (
+    AUDIO_BYTES,
+    ClipFactory,
+    PlayFactory,
+    PlayTotalFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+LIST_URL = "/api/v1/clips"
+
+
+def detail_url(clip) -> str:
+    return f"/api/v1/clips/{clip.pk}"
+
+
+def valid_payload(**overrides) -> dict:
+    return {
+        "title": "Harbour Bells",
+        "description": "Bells over water.",
+        "genre": "ambient",
+        "duration_seconds": 12.5,
+        "audio_url": "https://audio.example.com/bells.mp3",
+    } | overrides
+
+
+class TestList:
+    def test_list_is_paginated_with_metadata(self, client):
+        ClipFactory.create_batch(25)
+        page1 = client.get(LIST_URL).json()
+        assert page1["count"] == 25
+        assert len(page1["results"]) == 20
+        assert page1["next"].endswith("?page=2")
+        page2 = client.get(LIST_URL, {"page": 2}).json()
+        assert len(page2["results"]) == 5
+        first = page1["results"][0]
+        assert set(first) >= {
+            "id",
+            "title",
+            "genre",
+            "duration_seconds",
+            "play_count",
+            "stream_url",
+            "stats_url",
+        }
+        assert first["stream_url"].endswith(f"/api/v1/clips/{first['id']}/stream")
+
+    def test_page_size_is_capped(self, client):
+        ClipFactory.create_batch(3)
+        response = client.get(LIST_URL, {"page_size": 1})
+        assert len(response.json()["results"]) == 1
+        response = client.get(LIST_URL, {"page_size": 10_000})
+        assert response.status_code == 200
+
+    @pytest.mark.parametrize("page", ["0", "-1", "999", str(10**20), "abc"])
+    def test_page_out_of_range_is_404_json(self, client, page):
+        ClipFactory()
+        response = client.get(LIST_URL, {"page": page})
+        assert response.status_code == 404
+        assert response.json()["code"] == "not_found"
+
+    def test_filter_by_genre(self, client):
+        ClipFactory(genre=Genre.JAZZ, title="Blue")
+        ClipFactory(genre=Genre.AMBIENT)
+        results = client.get(LIST_URL, {"genre": "jazz"}).json()["results"]
+        assert [clip["title"] for clip in results] == ["Blue"]
+
+    def test_unknown_genre_filter_is_400_with_field_error(self, client):
+        response = client.get(LIST_URL, {"genre": "polka"})
+        assert response.status_code == 400
+        assert "genre" in response.json()["fields"]
+
+    def test_filter_by_duration(self, client):
+        ClipFactory(duration_seconds=5, title="short")
+        ClipFactory(duration_seconds=50, title="long")
+        results = client.get(LIST_URL, {"duration_min": 10}).json()["results"]
+        assert [clip["title"] for clip in results] == ["long"]
+
+    def test_search_matches_title_and_description(self, client):
+        ClipFactory(title="Rain on tin", description="")
+        ClipFactory(title="Other", description="heavy rain at night")
+        ClipFactory(title="Sunny", description="birds")
+        results = client.get(LIST_URL, {"search": "RAIN"}).json()["results"]
+        assert {clip["title"] for clip in results} == {"Rain on tin", "Other"}
+
+    def test_very_long_search_is_answered(self, client):
+        ClipFactory()
+        response = client.get(LIST_URL, {"search": "a " * 5000})
+        assert response.status_code == 200
+
+    def test_ordering_by_play_count(self, client):
+        quiet = ClipFactory(title="quiet")
+        loud = PlayTotalFactory(play_count=9).clip
+        middle = PlayTotalFactory(play_count=3).clip
+        results = client.get(LIST_URL, {"ordering": "-play_count"}).json()["results"]
+        assert [c["id"] for c in results] == [loud.pk, middle.pk, quiet.pk]
+        assert [c["play_count"] for c in results] == [9, 3, 0]
+
+    def test_unknown_ordering_is_ignored(self, client):
+        ClipFactory.create_batch(2)
+        response = client.get(LIST_URL, {"ordering": "password"})
+        assert response.status_code == 200
+        assert response.json()["count"] == 2
+
+
+class TestDetail:
+    def test_detail_returns_metadata(self, client):
+        clip = ClipFactory(title="Dawn", genre=Genre.ACOUSTIC)
+        PlayTotalFactory(clip=clip, play_count=4)
+        data = client.get(detail_url(clip)).json()
+        assert data["title"] == "Dawn"
+        assert data["genre"] == "acoustic"
+        assert data["play_count"] == 4
+        assert data["source"] == "file"
+        assert data["content_type"] == "audio/wav"
+        assert data["size_bytes"] == len(AUDIO_BYTES)
+
+    @pytest.mark.parametrize("clip_id", ["424242", "abc", str(10**30)])
+    def test_unknown_clip_is_404_json(self, client, clip_id):
+        response = client.get(f"/api/v1/clips/{clip_id}")
+        assert response.status_code == 404
+        assert response.json() == {"code": "not_found", "detail": "Not found."}
+
+    def test_unknown_api_path_is_404_json(self, client):
+        response = client.get("/api/v1/nothing-here")
+        assert response.status_code == 404
+        assert response.json()["code"] == "not_found"
+
+
+class TestCreate:
+    def test_create_clip_with_audio_url(self, client):
+        response = client.post(
+            LIST_URL, valid_payload(), content_type="application/json"
+        )
+        assert response.status_code == 201
+        data = response.json()
+        assert data["title"] == "Harbour Bells"
+        assert data["source"] == "url"
+        assert data["play_count"] == 0
+        assert response["Location"].endswith(f"/api/v1/clips/{data['id']}")
+        assert Clip.objects.get(pk=data["id"]).audio_url.endswith("bells.mp3")
+
+    def test_create_clip_with_uploaded_file(self, client):
+        upload = SimpleUploadedFile("song.mp3", AUDIO_BYTES, content_type="audio/mpeg")
+        payload = valid_payload(audio_url="", audio_file=upload)
+        response = client.post(LIST_URL, payload)
+        assert response.status_code == 201, response.json()
+        data = response.json()
+        assert data["content_type"] == "audio/mpeg"
+        assert data["size_bytes"] == len(AUDIO_BYTES)
+        streamed = client.get(data["stream_url"])
+        assert b"".join(streamed.streaming_content) == AUDIO_BYTES
+
+    @pytest.mark.parametrize(
+        ("overrides", "field"),
+        [
+            ({"title": ""}, "title"),
+            ({"title": "x" * 201}, "title"),
+            ({"duration_seconds": 0}, "duration_seconds"),
+            ({"duration_seconds": -3}, "duration_seconds"),
+            ({"duration_seconds": 3601}, "duration_seconds"),
+            ({"duration_seconds": "NaN"}, "duration_seconds"),
+            ({"duration_seconds": "soon"}, "duration_seconds"),
+            ({"genre": "polka"}, "genre"),
+            ({"audio_url": "ftp://audio.example.com/a.mp3"}, "audio_url"),
+            ({"audio_url": "javascript:alert(1)"}, "audio_url"),
+            ({"audio_url": "not a url"}, "audio_url"),
+        ],
+    )
+    def test_bad_input_is_400_with_field_errors(self, client, overrides, field):
+        payload = valid_payload(**overrides)
+        response = client.post(LIST_URL, payload, content_type="application/json")
+        assert response.status_code == 400
+        body = response.json()
+        assert body["code"] == "invalid"
+        assert field in body["fields"]
+        assert not Clip.objects.exists()
+
+    def test_missing_title_is_400(self, client):
+        payload = valid_payload()
+        del payload["title"]
+        response = client.post(LIST_URL, payload, content_type="application/json")
+        assert response.status_code == 400
+        assert "title" in response.json()["fields"]
+
+    def test_clip_needs_exactly_one_audio_source(self, client):
+        response = client.post(
+            LIST_URL, valid_payload(audio_url=""), content_type="application/json"
+        )
+        assert response.status_code == 400
+        assert "non_field_errors" in response.json()["fields"]
+
+    def test_file_and_url_together_are_rejected(self, client):
+        upload = SimpleUploadedFile("song.mp3", AUDIO_BYTES)
+        response = client.post(LIST_URL, valid_payload(audio_file=upload))
+        assert response.status_code == 400
+        assert "non_field_errors" in response.json()["fields"]
+
+    def test_unsupported_file_type_is_rejected(self, client):
+        upload = SimpleUploadedFile("run.exe", b"MZ")
+        response = client.post(LIST_URL, valid_payload(audio_url="", audio_file=upload))
+        assert response.status_code == 400
+        assert "audio_file" in response.json()["fields"]
+
+    def test_oversized_upload_is_rejected(self, client, settings):
+        settings.CLIPS_MAX_UPLOAD_BYTES = 100
+        upload = SimpleUploadedFile("big.wav", AUDIO_BYTES)
+        response = client.post(LIST_URL, valid_payload(audio_url="", audio_file=upload))
+        assert response.status_code == 400
+        assert "audio_file" in response.json()["fields"]
+
+    def test_malformed_json_is_400_json(self, client):
+        response = client.post(LIST_URL, "{nope", content_type="application/json")
+        assert response.status_code == 400
+        assert response.json()["code"] == "parse_error"
+
+    def test_unsupported_method_is_405_json(self, client):
+        response = client.delete(detail_url(ClipFactory()))
+        assert response.status_code == 405
+        assert response.json()["code"] == "method_not_allowed"
+
+
+class TestStats:
+    def test_stats_report_total_last_played_and_plays_per_day(self, client):
+        clip = ClipFactory()
+        now = timezone.now()
+        PlayTotalFactory(clip=clip, play_count=5, last_played_at=now)
+        PlayFactory.create_batch(2, clip=clip, played_at=now)
+        PlayFactory.create_batch(
+            3, clip=clip, played_at=now - datetime.timedelta(days=2)
+        )
+        PlayFactory(clip=clip, played_at=now - datetime.timedelta(days=45))
+        data = client.get(f"/api/v1/clips/{clip.pk}/stats").json()
+        assert data["clip_id"] == clip.pk
+        assert data["play_count"] == 5
+        assert data["last_played_at"] is not None
+        days = data["plays_per_day"]
+        assert len(days) == 30
+        assert days[-1] == {"date": now.date().isoformat(), "plays": 2}
+        assert days[-3]["plays"] == 3
+        assert sum(day["plays"] for day in days) == 5
+
+    def test_stats_of_an_unplayed_clip_are_zero(self, client):
+        data = client.get(f"/api/v1/clips/{ClipFactory().pk}/stats").json()
+        assert data["play_count"] == 0
+        assert data["last_played_at"] is None
+        assert all(day["plays"] == 0 for day in data["plays_per_day"])
+
+    def test_stats_of_unknown_clip_is_404_json(self, client):
+        response = client.get("/api/v1/clips/999/stats")
+        assert response.status_code == 404
+        assert response.json()["code"] == "not_found"
+
+
+class TestDocs:
+    def test_openapi_schema_describes_the_clip_endpoints(self, client):
+        response = client.get("/api/v1/schema", {"format": "json"})
+        assert response.status_code == 200
+        paths = response.json()["paths"]
+        assert {
+            "/api/v1/clips",
+            "/api/v1/clips/{id}",
+            "/api/v1/clips/{id}/stats",
+        } <= set(paths)
+
+    @pytest.mark.parametrize("url", ["/api/v1/docs", "/api/v1/redoc"])
+    def test_docs_load_their_assets_locally(self, client, url):
+        html = client.get(url).content.decode()
+        assert "drf_spectacular_sidecar" in html
+        assert "cdn.jsdelivr.net" not in html
