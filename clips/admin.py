@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -49,6 +50,8 @@ class ClipAdmin(admin.ModelAdmin):
             },
         ),
     ]
+
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Clip]:
         return selectors.clip_queryset()

@@ -4,6 +4,7 @@ Deterministic (fixed seeds), standard library only: the same bytes on every mach
 which keeps the sizes in fixtures/sample_clips.json true.
 """
 
+import functools
 import io
 import math
 import random
@@ -180,13 +181,18 @@ def render_wav(samples: list[float]) -> bytes:
     return out.getvalue()
 
 
+@functools.cache
+def sample_wav(name: str) -> bytes:
+    return render_wav(SAMPLES[name]())
+
+
 def write_samples(directory: Path) -> list[Path]:
     """Write the six sample WAVs into `directory`, skipping any already there."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, synthesise in SAMPLES.items():
+    for name in SAMPLES:
         path = directory / name
         if not path.exists():
-            path.write_bytes(render_wav(synthesise()))
+            path.write_bytes(sample_wav(name))
             written.append(path)
     return written

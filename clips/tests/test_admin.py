@@ -1,0 +1,90 @@
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from clips.models import Clip
+from clips.tests.factories import AUDIO_BYTES, ClipFactory, PlayTotalFactory
+
+pytestmark = pytest.mark.django_db
+
+ADD_URL = "/admin/clips/clip/add/"
+
+
+def form(**overrides) -> dict:
+    return {
+        "title": "Curated",
+        "description": "",
+        "genre": "jazz",
+        "duration_seconds": "4.5",
+        "audio_url": "",
+    } | overrides
+
+
+def test_changelist_shows_play_counts_and_filters_by_genre(admin_client):
+    PlayTotalFactory(clip=ClipFactory(title="Loved", genre="jazz"), play_count=42)
+    ClipFactory(title="Calm", genre="ambient")
+    response = admin_client.get("/admin/clips/clip/", {"genre__exact": "jazz"})
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 1
+    assert "Loved" in response.text
+    assert "42" in response.text
+
+
+def test_changelist_search(admin_client):
+    ClipFactory(title="Harbour", description="gulls")
+    ClipFactory(title="Forest")
+    response = admin_client.get("/admin/clips/clip/", {"q": "gulls"})
+    assert response.context["cl"].result_count == 1
+
+
+def test_curator_adds_a_clip_by_upload(admin_client):
+    upload = SimpleUploadedFile("take.wav", AUDIO_BYTES)
+    response = admin_client.post(ADD_URL, form(audio_file=upload))
+    assert response.status_code == 302
+    clip = Clip.objects.get(title="Curated")
+    assert clip.content_type == "audio/wav"
+    assert clip.size_bytes == len(AUDIO_BYTES)
+
+
+def test_curator_adds_a_clip_by_url(admin_client):
+    response = admin_client.post(
+        ADD_URL, form(audio_url="https://audio.example.com/a.mp3")
+    )
+    assert response.status_code == 302
+    assert Clip.objects.get(title="Curated").is_remote
+
+
+def test_curator_must_give_one_audio_source(admin_client):
+    response = admin_client.post(ADD_URL, form())
+    assert response.status_code == 200
+    assert "Give either an uploaded audio file or an audio URL" in response.text
+    assert not Clip.objects.exists()
+
+
+def test_curator_cannot_upload_a_non_audio_file(admin_client):
+    upload = SimpleUploadedFile("notes.txt", b"hello")
+    response = admin_client.post(ADD_URL, form(audio_file=upload))
+    assert response.status_code == 200
+    assert not Clip.objects.exists()
+
+
+def test_change_form_has_an_audio_preview_and_read_only_play_count(admin_client):
+    clip = ClipFactory()
+    PlayTotalFactory(clip=clip, play_count=7)
+    response = admin_client.get(f"/admin/clips/clip/{clip.pk}/change/")
+    assert f'<audio controls preload="none" src="/api/v1/clips/{clip.pk}/stream">' in (
+        response.text
+    )
+    assert 'name="play_count"' not in response.text
+    assert "7" in response.text
+
+
+def test_saving_in_the_admin_keeps_the_play_count(admin_client):
+    clip = ClipFactory(title="Old")
+    PlayTotalFactory(clip=clip, play_count=7)
+    response = admin_client.post(
+        f"/admin/clips/clip/{clip.pk}/change/", form(title="New")
+    )
+    assert response.status_code == 302
+    clip.refresh_from_db()
+    assert clip.title == "New"
+    assert clip.play_total.play_count == 7
