@@ -2,6 +2,11 @@ import pytest
 from django.conf import settings as django_settings
 
 
+def pytest_report_header(config):
+    database = django_settings.DATABASES["default"]
+    return f"database: {database['ENGINE'].rsplit('.', 1)[-1]} {database['NAME']}"
+
+
 def pytest_collection_modifyitems(config, items):
     if django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
         return

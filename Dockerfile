@@ -1,0 +1,21 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+
+COPY . .
+# collectstatic needs settings to import, not real secrets.
+RUN DEBUG=1 python manage.py collectstatic --noinput \
+    && useradd --create-home --uid 1000 clips \
+    && mkdir -p /data/media && chown -R clips /data
+
+USER clips
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=3s --retries=5 \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/v1/clips?page_size=1', timeout=2)"
+CMD ["gunicorn", "-c", "clips_project/gunicorn.py", "clips_project.wsgi"]
