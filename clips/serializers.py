@@ -75,3 +75,13 @@ class ClipStatsSerializer(serializers.Serializer):
     play_count = serializers.IntegerField()
     last_played_at = serializers.DateTimeField(allow_null=True)
     plays_per_day = DailyPlaysSerializer(many=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape (clips.errors), for the OpenAPI schema."""
+
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )

@@ -3,6 +3,7 @@
 A plain Django view, not DRF: it returns bytes, not representations.
 """
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from clips import selectors, services
 from clips.errors import json_error
 from clips.models import Clip
+from clips.throttling import StreamThrottle
 
 CHUNK_BYTES = 64 * 1024
 _RANGE_SPEC = re.compile(r"bytes=(\d*)-(\d*)")
@@ -132,6 +134,11 @@ def clip_stream(request: HttpRequest, pk: int) -> HttpResponse:
             detail=f"Method {request.method} not allowed.",
         )
         response.headers["Allow"] = "GET, HEAD"
+        return response
+    throttle = StreamThrottle()
+    if not throttle.allow_request(request, None):
+        response = json_error(429, code="throttled", detail="Too many stream requests.")
+        response.headers["Retry-After"] = str(math.ceil(throttle.wait() or 1))
         return response
     clip = selectors.clip_get(clip_id=pk)
     if clip is None:

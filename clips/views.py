@@ -1,6 +1,6 @@
 from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter
@@ -10,9 +10,23 @@ from rest_framework.response import Response
 
 from clips import selectors, services
 from clips.filters import ClipFilter, ClipPagination, ClipSearchFilter
-from clips.serializers import ClipInputSerializer, ClipSerializer, ClipStatsSerializer
+from clips.serializers import (
+    ClipInputSerializer,
+    ClipSerializer,
+    ClipStatsSerializer,
+    ErrorSerializer,
+)
+from clips.throttling import ClipWriteThrottle
 
 
+def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
+    return {status: OpenApiResponse(ErrorSerializer) for status in statuses}
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: ClipSerializer(many=True), **_errors(400, 404)}),
+    retrieve=extend_schema(responses={200: ClipSerializer, **_errors(404)}),
+)
 class ClipViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -24,6 +38,7 @@ class ClipViewSet(
     serializer_class = ClipSerializer
     pagination_class = ClipPagination
     parser_classes = [JSONParser, MultiPartParser, FormParser]
+    throttle_classes = [ClipWriteThrottle]
     filter_backends = [DjangoFilterBackend, ClipSearchFilter, OrderingFilter]
     filterset_class = ClipFilter
     search_fields = ["title", "description"]
@@ -33,7 +48,10 @@ class ClipViewSet(
     def get_queryset(self):
         return selectors.clip_queryset()
 
-    @extend_schema(request=ClipInputSerializer, responses={201: ClipSerializer})
+    @extend_schema(
+        request=ClipInputSerializer,
+        responses={201: ClipSerializer, **_errors(400, 401, 403, 415, 429)},
+    )
     def create(self, request: Request) -> Response:
         serializer = ClipInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -48,7 +66,7 @@ class ClipViewSet(
         }
         return Response(output.data, status=status.HTTP_201_CREATED, headers=headers)
 
-    @extend_schema(responses=ClipStatsSerializer)
+    @extend_schema(responses={200: ClipStatsSerializer, **_errors(404)})
     @action(detail=True, methods=["get"])
     def stats(self, request: Request, pk: str) -> Response:
         stats = selectors.clip_stats(clip=self.get_object())

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -134,7 +135,26 @@ CLIPS_ORIGIN_CONNECT_TIMEOUT = float(
 )
 CLIPS_ORIGIN_READ_TIMEOUT = float(os.environ.get("CLIPS_ORIGIN_READ_TIMEOUT", "10"))
 
+# "N/period" (s, min, hour, day) per user or client address; empty turns a limit off.
+# The default cache is per process: under gunicorn each worker counts on its own.
+CLIPS_THROTTLE_RATES = {
+    "stream": os.environ.get("CLIPS_THROTTLE_STREAM", "300/min"),
+    "clip_write": os.environ.get("CLIPS_THROTTLE_WRITE", "60/hour"),
+}
+
 REST_FRAMEWORK = {
+    # Token first, so an anonymous write gets 401 with WWW-Authenticate, not 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    # Anyone may read; writing needs the model permission (clips.add_clip for POST).
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.DjangoModelPermissionsOrAnonReadOnly",
+    ],
+    # Throttles take the client address from X-Forwarded-For only behind this
+    # many trusted proxies; 0 means REMOTE_ADDR, which a client cannot forge.
+    "NUM_PROXIES": envint("NUM_PROXIES", 0),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "clips.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": [

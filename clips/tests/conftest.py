@@ -1,5 +1,10 @@
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth.models import Group
+from django.core.cache import cache
+from django.test import Client
+
+from clips.tests.factories import UserFactory
 
 
 def pytest_report_header(config):
@@ -21,3 +26,23 @@ def media_root(settings, tmp_path):
     """Every test writes uploads into its own MEDIA_ROOT."""
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttles():
+    """Rate-limit history lives in the cache; no test inherits another's."""
+    cache.clear()
+
+
+@pytest.fixture
+def curator(db):
+    user = UserFactory(is_staff=True)
+    user.groups.add(Group.objects.get(name="Curators"))
+    return user
+
+
+@pytest.fixture
+def curator_client(curator) -> Client:
+    client = Client()
+    client.force_login(curator)
+    return client

@@ -1,4 +1,5 @@
 import factory
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
@@ -48,3 +49,14 @@ class PlayFactory(DjangoModelFactory):
 
     clip = factory.SubFactory(ClipFactory)
     played_at = factory.LazyFunction(timezone.now)
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ["username"]
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
+    password = factory.django.Password("correct horse battery staple")
