@@ -10,6 +10,8 @@ from django.core.validators import (
 from django.db import models
 from django.utils import timezone
 
+from clips.origin import OriginBlocked, check_url
+
 # Longest clip a curator may add: this is a preview library, not a podcast host.
 MAX_DURATION_SECONDS = 3600
 
@@ -34,6 +36,14 @@ def validate_upload_size(file: File) -> None:
             code="file_too_large",
             params={"limit": settings.CLIPS_MAX_UPLOAD_BYTES},
         )
+
+
+def validate_fetchable_url(url: str) -> None:
+    """Refuse URLs the stream view would refuse to fetch (e.g. http://127.0.0.1/)."""
+    try:
+        check_url(url)
+    except OriginBlocked as blocked:
+        raise ValidationError(str(blocked), code="origin_blocked") from blocked
 
 
 class Genre(models.TextChoices):
@@ -71,7 +81,7 @@ class Clip(models.Model):
     audio_url = models.URLField(
         blank=True,
         max_length=2000,
-        validators=[URLValidator(schemes=["http", "https"])],
+        validators=[URLValidator(schemes=["http", "https"]), validate_fetchable_url],
         help_text="Remote http(s) audio, streamed through by the service.",
     )
     content_type = models.CharField(max_length=100, blank=True)

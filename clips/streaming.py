@@ -5,6 +5,7 @@ A plain Django view, not DRF: it returns bytes, not representations.
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import requests
@@ -17,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from clips import selectors, services
 from clips.errors import json_error
 from clips.models import Clip
+from clips.origin import OriginBlocked, OriginTooLarge, origin_open
 from clips.throttling import StreamThrottle
 
 CHUNK_BYTES = 64 * 1024
@@ -117,8 +119,14 @@ class _OriginBody:
     def __init__(self, origin: requests.Response):
         self._origin = origin
 
-    def __iter__(self):
-        return self._origin.iter_content(CHUNK_BYTES)
+    def __iter__(self) -> Iterator[bytes]:
+        sent = 0
+        for chunk in self._origin.iter_content(CHUNK_BYTES):
+            sent += len(chunk)
+            if sent > settings.CLIPS_ORIGIN_MAX_BYTES:
+                # Abort rather than end cleanly: a cut-off body must not look complete.
+                raise OriginTooLarge
+            yield chunk
 
     def close(self) -> None:
         self._origin.close()
@@ -222,15 +230,18 @@ def _stream_remote(request: HttpRequest, clip: Clip) -> HttpResponse:
     if parse_range_spec(request.headers.get("Range")) is not None:
         headers["Range"] = request.headers["Range"]
     try:
-        origin = requests.request(
-            request.method,
-            clip.audio_url,
-            headers=headers,
-            stream=True,
-            timeout=(
-                settings.CLIPS_ORIGIN_CONNECT_TIMEOUT,
-                settings.CLIPS_ORIGIN_READ_TIMEOUT,
-            ),
+        origin = origin_open(clip.audio_url, method=request.method, headers=headers)
+    except OriginBlocked:
+        return json_error(
+            502,
+            code="origin_blocked",
+            detail="This clip's audio URL may not be fetched.",
+        )
+    except OriginTooLarge:
+        return json_error(
+            502,
+            code="origin_too_large",
+            detail="This clip's remote audio is too large.",
         )
     except requests.RequestException:
         return json_error(

@@ -129,7 +129,13 @@ CLIPS_MAX_UPLOAD_BYTES = envint("CLIPS_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
-# Remote audio_url clips are fetched with these limits (seconds).
+# Remote audio_url clips are fetched only from public addresses (clips/origin.py).
+# ALLOWED_HOSTS, if set, limits origins to those hosts (".example.com": and below);
+# ALLOWED_NETWORKS lets chosen private CIDRs through, e.g. an internal media server.
+CLIPS_ORIGIN_ALLOWED_HOSTS = envlist("CLIPS_ORIGIN_ALLOWED_HOSTS")
+CLIPS_ORIGIN_ALLOWED_NETWORKS = envlist("CLIPS_ORIGIN_ALLOWED_NETWORKS")
+CLIPS_ORIGIN_MAX_BYTES = envint("CLIPS_ORIGIN_MAX_BYTES", 100 * 1024 * 1024)
+# Timeouts in seconds for connecting to and reading from an origin.
 CLIPS_ORIGIN_CONNECT_TIMEOUT = float(
     os.environ.get("CLIPS_ORIGIN_CONNECT_TIMEOUT", "3.05")
 )

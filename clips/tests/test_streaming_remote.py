@@ -26,6 +26,12 @@ def _origin_handler(request):
     return Response(AUDIO_BYTES, content_type="audio/wav", headers={"ETag": '"v1"'})
 
 
+@pytest.fixture(autouse=True)
+def loopback_origins_allowed(settings):
+    """The test origin runs on loopback, which production never fetches from."""
+    settings.CLIPS_ORIGIN_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
+
+
 @pytest.fixture
 def origin(httpserver):
     httpserver.expect_request("/clip.wav").respond_with_handler(_origin_handler)

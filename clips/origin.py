@@ -1,0 +1,176 @@
+"""Fetching a remote clip's audio without letting audio_url reach our own network.
+
+A clip's audio_url is fetched by the server, so it must not become a way to
+reach loopback, private, link-local or cloud-metadata addresses (SSRF). Every
+connection, including each redirect hop, is checked twice: every address the
+host resolves to before connecting, and the peer actually connected to after
+(so DNS rebinding between the two gains nothing).
+"""
+
+import ipaddress
+import socket
+from http.cookiejar import DefaultCookiePolicy
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+ALLOWED_SCHEMES = ("http", "https")
+MAX_REDIRECTS = 3
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class OriginBlocked(Exception):
+    """The URL, or where it leads, is not a public http(s) origin we may fetch."""
+
+
+class OriginTooLarge(Exception):
+    """The origin's body is larger than settings.CLIPS_ORIGIN_MAX_BYTES."""
+
+
+def address_allowed(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if any(
+        ip in ipaddress.ip_network(net)
+        for net in settings.CLIPS_ORIGIN_ALLOWED_NETWORKS
+    ):
+        return True
+    return all(_is_public(candidate) for candidate in _embedded(ip))
+
+
+def _embedded(ip: IPAddress) -> list[IPAddress]:
+    """The address and any IPv4 address tunnelled in it (mapped, 6to4, Teredo)."""
+    found: list[IPAddress] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        teredo = ip.teredo[1] if ip.teredo else None
+        found += [a for a in (ip.ipv4_mapped, ip.sixtofour, teredo) if a is not None]
+    return found
+
+
+def _is_public(ip: IPAddress) -> bool:
+    return ip.is_global and not ip.is_multicast
+
+
+def check_url(url: str) -> None:
+    """Raise OriginBlocked unless the URL's scheme and host may be fetched at all."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ALLOWED_SCHEMES:
+        raise OriginBlocked(
+            f"Only http and https audio URLs are fetched, not {parts.scheme!r}."
+        )
+    host = (parts.hostname or "").rstrip(".").lower()
+    if not host:
+        raise OriginBlocked("The audio URL has no host.")
+    allowed_hosts = settings.CLIPS_ORIGIN_ALLOWED_HOSTS
+    if allowed_hosts and not any(_host_matches(host, rule) for rule in allowed_hosts):
+        raise OriginBlocked(f"{host} is not an allowed audio host.")
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        return
+    if not address_allowed(str(literal)):
+        raise OriginBlocked(f"{host} is not a public address.")
+
+
+def _host_matches(host: str, rule: str) -> bool:
+    """`example.com` matches itself; `.example.com` matches it and its subdomains."""
+    rule = rule.lower()
+    if rule.startswith("."):
+        return host == rule[1:] or host.endswith(rule)
+    return host == rule
+
+
+def _check_resolved(host: str, port: int) -> None:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return  # urllib3 reports the failure to resolve as a connection error
+    for *_, sockaddr in infos:
+        if not address_allowed(sockaddr[0]):
+            raise OriginBlocked(f"{host} resolves to a non-public address.")
+
+
+def _check_peer(sock: socket.socket) -> None:
+    if not address_allowed(sock.getpeername()[0]):
+        sock.close()
+        raise OriginBlocked("The audio origin connected to a non-public address.")
+
+
+class _PublicPeerMixin:
+    """urllib3 connection that only connects to addresses address_allowed() accepts."""
+
+    def _new_conn(self) -> socket.socket:
+        _check_resolved(self.host, self.port)
+        sock = super()._new_conn()
+        _check_peer(sock)
+        return sock
+
+
+class _CheckedHTTPConnection(_PublicPeerMixin, HTTPConnection):
+    pass
+
+
+class _CheckedHTTPSConnection(_PublicPeerMixin, HTTPSConnection):
+    pass
+
+
+class _CheckedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _CheckedHTTPConnection
+
+
+class _CheckedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _CheckedHTTPSConnection
+
+
+class _CheckedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _CheckedHTTPPool,
+            "https": _CheckedHTTPSPool,
+        }
+
+
+def _new_session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # an environment proxy would hide the real peer
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    for scheme in ALLOWED_SCHEMES:
+        session.mount(f"{scheme}://", _CheckedAdapter())
+    return session
+
+
+# One pooled session per process: urllib3's pools are thread-safe, cookies are off.
+_session = _new_session()
+
+
+def origin_open(url: str, *, method: str, headers: dict[str, str]) -> requests.Response:
+    """Open a streamed response from a public origin, following a few checked redirects.
+
+    Raises OriginBlocked, OriginTooLarge or requests.RequestException.
+    """
+    for _ in range(MAX_REDIRECTS + 1):
+        check_url(url)
+        response = _session.request(
+            method,
+            url,
+            headers=headers,
+            stream=True,
+            allow_redirects=False,
+            timeout=(
+                settings.CLIPS_ORIGIN_CONNECT_TIMEOUT,
+                settings.CLIPS_ORIGIN_READ_TIMEOUT,
+            ),
+        )
+        if not response.is_redirect:
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > settings.CLIPS_ORIGIN_MAX_BYTES:
+                response.close()
+                raise OriginTooLarge
+            return response
+        url = urljoin(url, response.headers["Location"])
+        response.close()
+    raise OriginBlocked(f"The audio origin redirected more than {MAX_REDIRECTS} times.")
