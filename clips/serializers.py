@@ -25,6 +25,7 @@ class ClipSerializer(serializers.ModelSerializer):
     play_count = serializers.IntegerField(read_only=True)
     last_played_at = serializers.DateTimeField(read_only=True, allow_null=True)
     source = serializers.SerializerMethodField()
+    audio_url = serializers.SerializerMethodField()
     stream_url = serializers.SerializerMethodField()
     stats_url = serializers.SerializerMethodField()
 
@@ -52,6 +53,10 @@ class ClipSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.ChoiceField(choices=["file", "url"]))
     def get_source(self, clip: Clip) -> str:
         return "url" if clip.is_remote else "file"
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_audio_url(self, clip: Clip) -> str | None:
+        return clip.audio_url or None
 
     def get_stream_url(self, clip: Clip) -> str:
         return self._absolute("clip-stream", clip)

@@ -2,12 +2,18 @@
 
 from pathlib import PurePath
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from clips.models import AUDIO_CONTENT_TYPES, Clip, Play, PlayTotal
+
+CURATORS_GROUP = "Curators"
+CURATOR_PERMISSIONS = ["add_clip", "change_clip", "view_clip"]
 
 # Safari probes a media URL with "bytes=0-1" before it really starts playing.
 PROBE_MAX_BYTES = 2
@@ -73,3 +79,25 @@ def play_record(*, clip: Clip) -> None:
             play_count=F("play_count") + 1, last_played_at=now
         )
     Play.objects.create(clip=clip, played_at=now)
+
+
+@transaction.atomic
+def curator_create(*, username: str, email: str = "") -> tuple[AbstractUser, Token]:
+    """A staff user in the Curators group (may add and edit clips), with a token."""
+    group, _ = Group.objects.get_or_create(name=CURATORS_GROUP)
+    group.permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="clips", codename__in=CURATOR_PERMISSIONS
+        )
+    )
+    users = get_user_model().objects
+    # create_user gives a new curator an unusable password until they set one.
+    user = users.filter(username=username).first() or users.create_user(
+        username=username, email=email
+    )
+    if not user.is_staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    user.groups.add(group)
+    token, _ = Token.objects.get_or_create(user=user)
+    return user, token

@@ -24,8 +24,14 @@ def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: ClipSerializer(many=True), **_errors(400, 404)}),
-    retrieve=extend_schema(responses={200: ClipSerializer, **_errors(404)}),
+    list=extend_schema(
+        description="Clips, newest first: paginated, filterable, searchable.",
+        responses={200: ClipSerializer(many=True), **_errors(400, 404)},
+    ),
+    retrieve=extend_schema(
+        description="One clip's metadata.",
+        responses={200: ClipSerializer, **_errors(404)},
+    ),
 )
 class ClipViewSet(
     mixins.ListModelMixin,
@@ -33,7 +39,7 @@ class ClipViewSet(
     mixins.CreateModelMixin,
     viewsets.GenericViewSet,
 ):
-    """The clip catalogue. Streaming is the plain Django view in clips.streaming."""
+    # Streaming is not here: it is the plain Django view in clips/streaming.py.
 
     serializer_class = ClipSerializer
     pagination_class = ClipPagination
@@ -49,6 +55,7 @@ class ClipViewSet(
         return selectors.clip_queryset()
 
     @extend_schema(
+        description="Add a clip (curators): JSON with audio_url, or multipart upload.",
         request=ClipInputSerializer,
         responses={201: ClipSerializer, **_errors(400, 401, 403, 415, 429)},
     )
@@ -66,7 +73,10 @@ class ClipViewSet(
         }
         return Response(output.data, status=status.HTTP_201_CREATED, headers=headers)
 
-    @extend_schema(responses={200: ClipStatsSerializer, **_errors(404)})
+    @extend_schema(
+        description="Play count, last play and plays per day for 30 days.",
+        responses={200: ClipStatsSerializer, **_errors(404)},
+    )
     @action(detail=True, methods=["get"])
     def stats(self, request: Request, pk: str) -> Response:
         stats = selectors.clip_stats(clip=self.get_object())

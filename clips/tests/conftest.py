@@ -1,10 +1,9 @@
 import pytest
 from django.conf import settings as django_settings
-from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.test import Client
 
-from clips.tests.factories import UserFactory
+from clips.services import curator_create
 
 
 def pytest_report_header(config):
@@ -36,8 +35,7 @@ def fresh_throttles():
 
 @pytest.fixture
 def curator(db):
-    user = UserFactory(is_staff=True)
-    user.groups.add(Group.objects.get(name="Curators"))
+    user, _ = curator_create(username="curator")
     return user
 
 

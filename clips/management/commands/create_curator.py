@@ -1,13 +1,11 @@
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandParser
-from rest_framework.authtoken.models import Token
+
+from clips.services import curator_create
 
 
 class Command(BaseCommand):
     help = (
-        "Create (or update) a curator: staff user in the Curators group, "
-        "and print their API token."
+        "Create or update a curator (staff, Curators group) and print their API token."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -15,17 +13,10 @@ class Command(BaseCommand):
         parser.add_argument("--email", default="")
 
     def handle(self, *args, username: str, email: str, **options) -> None:
-        user, created = get_user_model().objects.get_or_create(
-            username=username, defaults={"email": email, "is_staff": True}
-        )
-        if not user.is_staff:
-            user.is_staff = True
-            user.save(update_fields=["is_staff"])
-        user.groups.add(Group.objects.get(name="Curators"))
-        token, _ = Token.objects.get_or_create(user=user)
-        if created:
+        user, token = curator_create(username=username, email=email)
+        if not user.has_usable_password():
             self.stderr.write(
-                f"Created {username}; set a password for the admin with "
-                f"`manage.py changepassword {username}`."
+                "To sign in to the admin, set a password: "
+                f"manage.py changepassword {username}"
             )
         self.stdout.write(token.key)
