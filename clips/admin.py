@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from clips import selectors, services
-from clips.models import Clip
+from clips.models import Clip, Play
 
 
 @admin.register(Clip)
@@ -58,6 +58,21 @@ class ClipAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Clip, form, change: bool) -> None:
         services.clip_save(clip=obj)
+
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        """Summarise a clip's plays on the delete page instead of listing every one.
+
+        Deleting a clip deletes its statistics with it, in one transaction.
+        """
+        clips = list(objs)
+        plays = Play.objects.filter(clip__in=clips).count()
+        perms_needed = set() if self.has_delete_permission(request) else {"clip"}
+        to_delete = [str(clip) for clip in clips]
+        model_count = {
+            Clip._meta.verbose_name_plural: len(clips),
+            Play._meta.verbose_name_plural: plays,
+        }
+        return to_delete, model_count, perms_needed, []
 
     @admin.display(ordering="play_count")
     def play_count(self, clip: Clip) -> int:

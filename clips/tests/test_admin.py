@@ -1,8 +1,13 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from clips.models import Clip
-from clips.tests.factories import AUDIO_BYTES, ClipFactory, PlayTotalFactory
+from clips.models import Clip, Play, PlayTotal
+from clips.tests.factories import (
+    AUDIO_BYTES,
+    ClipFactory,
+    PlayFactory,
+    PlayTotalFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -88,3 +93,18 @@ def test_saving_in_the_admin_keeps_the_play_count(admin_client):
     clip.refresh_from_db()
     assert clip.title == "New"
     assert clip.play_total.play_count == 7
+
+
+def test_deleting_a_clip_summarises_its_plays_and_removes_its_statistics(admin_client):
+    clip = ClipFactory(title="Gone")
+    PlayTotalFactory(clip=clip, play_count=3)
+    PlayFactory.create_batch(3, clip=clip)
+    url = f"/admin/clips/clip/{clip.pk}/delete/"
+    page = admin_client.get(url)
+    assert "Plays: 3" in page.text
+    assert page.text.count("Gone at ") == 0  # no line per play
+    response = admin_client.post(url, {"post": "yes"})
+    assert response.status_code == 302
+    assert not Clip.objects.exists()
+    assert not Play.objects.exists()
+    assert not PlayTotal.objects.exists()

@@ -1,0 +1,71 @@
+"""Production settings, migrations and what is (not) served."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from clips.tests.factories import ClipFactory
+
+PRODUCTION_ENV = {
+    "DJANGO_SETTINGS_MODULE": "clips_project.settings",
+    "DEBUG": "0",
+    "SECRET_KEY": "a-long-random-production-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+    "ALLOWED_HOSTS": "clips.example.com",
+    "DATABASE_URL": "sqlite:///:memory:",
+    "PATH": os.environ.get("PATH", ""),
+}
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        env=env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "SECRET_KEY"}
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.django_db
+def test_media_is_not_served_directly(client):
+    clip = ClipFactory()
+    response = client.get(f"/media/{clip.audio_file.name}")
+    assert response.status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrations_are_reversible():
+    call_command("migrate", "clips", "zero", verbosity=0)
+    assert "clips_clip" not in connection.introspection.table_names()
+    call_command("migrate", verbosity=0)
+    assert "clips_clip" in connection.introspection.table_names()
+    executor = MigrationExecutor(connection)
+    assert not executor.migration_plan(executor.loader.graph.leaf_nodes())
+
+
+def test_no_model_changes_lack_a_migration():
+    result = manage(
+        "makemigrations", "--check", "--dry-run", env=PRODUCTION_ENV | {"DEBUG": "1"}
+    )
+    assert result.returncode == 0, result.stdout
