@@ -281,3 +281,31 @@ class TestDocs:
         html = client.get(url).content.decode()
         assert "drf_spectacular_sidecar" in html
         assert "cdn.jsdelivr.net" not in html
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"page_size": "-1"},
+        {"page_size": "abc"},
+        {"page_size": str(10**20)},
+        {"ordering": "-nonsense,,title"},
+        {"ordering": "play_count" * 500},
+        {"search": "x" * 10_000},
+        {"search": "\x00"},
+        {"genre": "\x00"},
+        {"duration_min": "1e400"},
+        {"duration_max": "-inf"},
+    ],
+)
+def test_odd_query_parameters_never_fail(client, params):
+    ClipFactory()
+    response = client.get(LIST_URL, params)
+    assert response.status_code in (200, 400)
+    assert response["Content-Type"] == "application/json"
+
+
+def test_non_numeric_duration_filter_is_400_with_field_error(client):
+    response = client.get(LIST_URL, {"duration_min": "long"})
+    assert response.status_code == 400
+    assert "duration_min" in response.json()["fields"]
