@@ -8,6 +8,16 @@ from django.utils.html import format_html
 from clips import selectors, services
 from clips.models import Clip, Play
 
+# Shown, never edited: set by clip_save() or by plays.
+DERIVED_FIELDS = [
+    "content_type",
+    "size_bytes",
+    "play_count",
+    "last_played_at",
+    "created_at",
+    "updated_at",
+]
+
 
 @admin.register(Clip)
 class ClipAdmin(admin.ModelAdmin):
@@ -21,36 +31,15 @@ class ClipAdmin(admin.ModelAdmin):
     ]
     list_filter = ["genre", "created_at"]
     search_fields = ["title", "description"]
-    readonly_fields = [
-        "audio_preview",
-        "content_type",
-        "size_bytes",
-        "play_count",
-        "last_played_at",
-        "created_at",
-        "updated_at",
-    ]
+    readonly_fields = ["audio_preview", *DERIVED_FIELDS]
     fieldsets = [
         (None, {"fields": ["title", "description", "genre", "duration_seconds"]}),
         (
             "Audio: upload a file or give a URL",
             {"fields": ["audio_file", "audio_url", "audio_preview"]},
         ),
-        (
-            "Derived",
-            {
-                "fields": [
-                    "content_type",
-                    "size_bytes",
-                    "play_count",
-                    "last_played_at",
-                    "created_at",
-                    "updated_at",
-                ]
-            },
-        ),
+        ("Derived", {"fields": DERIVED_FIELDS}),
     ]
-
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Clip]:

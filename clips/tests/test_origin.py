@@ -150,38 +150,32 @@ class TestRedirects:
         """The test origin is 127.0.0.1; any other loopback address stays blocked."""
         settings.CLIPS_ORIGIN_ALLOWED_NETWORKS = ["127.0.0.1/32"]
 
-    def test_a_redirect_to_a_private_address_is_blocked(self, httpserver):
-        httpserver.expect_request("/hop").respond_with_response(
-            Response(status=302, headers={"Location": "http://127.0.0.2:9/secret"})
+    @staticmethod
+    def redirect(httpserver, path: str, location: str) -> str:
+        """A URL on the test origin (as 127.0.0.1) that redirects to `location`."""
+        httpserver.expect_request(path).respond_with_response(
+            Response(status=302, headers={"Location": location})
         )
-        url = httpserver.url_for("/hop").replace("localhost", "127.0.0.1")
-        with pytest.raises(OriginBlocked):
-            origin_open(url, method="GET", headers={})
+        return httpserver.url_for(path).replace("localhost", "127.0.0.1")
 
-    def test_a_redirect_to_the_metadata_service_is_blocked(self, httpserver):
-        httpserver.expect_request("/meta").respond_with_response(
-            Response(status=301, headers={"Location": "http://169.254.169.254/"})
-        )
-        url = httpserver.url_for("/meta").replace("localhost", "127.0.0.1")
+    @pytest.mark.parametrize(
+        "location", ["http://127.0.0.2:9/secret", "http://169.254.169.254/"]
+    )
+    def test_a_redirect_to_a_private_address_is_blocked(self, httpserver, location):
+        url = self.redirect(httpserver, "/hop", location)
         with pytest.raises(OriginBlocked):
             origin_open(url, method="GET", headers={})
 
     def test_redirects_are_followed_a_few_times_only(self, httpserver):
-        httpserver.expect_request("/loop").respond_with_response(
-            Response(status=302, headers={"Location": "/loop"})
-        )
-        url = httpserver.url_for("/loop").replace("localhost", "127.0.0.1")
+        url = self.redirect(httpserver, "/loop", "/loop")
         with pytest.raises(OriginBlocked, match="redirected more than"):
             origin_open(url, method="GET", headers={})
 
     def test_an_allowed_redirect_is_followed(self, httpserver):
-        httpserver.expect_request("/old").respond_with_response(
-            Response(status=302, headers={"Location": "/new"})
-        )
+        url = self.redirect(httpserver, "/old", "/new")
         httpserver.expect_request("/new").respond_with_data(
             b"RIFF", content_type="audio/wav"
         )
-        url = httpserver.url_for("/old").replace("localhost", "127.0.0.1")
         response = origin_open(url, method="GET", headers={})
         assert response.content == b"RIFF"
 
