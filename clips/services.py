@@ -105,6 +105,7 @@ class StreamMeter:
         self._started = started
         self._first_byte_seen = False
         self._failed = False
+        self._finished = False
 
     def first_byte(self) -> None:
         if not self._first_byte_seen:
@@ -119,6 +120,9 @@ class StreamMeter:
 
     def finished(self, *, sent: int, complete: bool) -> None:
         """The body is closed: a listener who left early is a client_gone error."""
+        if self._finished:  # Django may close a response's body more than once
+            return
+        self._finished = True
         metrics.STREAM_BYTES.labels(source=self._source).inc(sent)
         metrics.STREAM_DURATION.labels(source=self._source).observe(
             time.perf_counter() - self._started
