@@ -62,7 +62,7 @@ def site_env(workdir: Path) -> dict[str, str]:
 def site_create(workdir: Path) -> None:
     """Migrate and load the six sample clips (ids 1-6)."""
     for command in (["migrate", "--noinput"], ["load_samples"]):
-        subprocess.run(  # noqa: S603 (a fixed command)
+        subprocess.run(
             [sys.executable, "manage.py", *command, "-v0"],
             cwd=BASE_DIR,
             env=site_env(workdir),
@@ -86,7 +86,7 @@ def _running(
     command: list[str], *, url: str, ready_path: str, env: dict[str, str], log: Path
 ) -> Iterator[Process]:
     with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603 (fixed commands of the tests)
+        process = subprocess.Popen(
             command, cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT
         )
     running = Process(url=url, process=process, log=log)
