@@ -62,28 +62,6 @@ def is_new_listen(*, first_byte: int | None, length: int | None) -> bool:
     return length is None or length > PROBE_MAX_BYTES
 
 
-def play_record(*, clip: Clip) -> None:
-    """Count one listen in the database and, once it is written, in the metrics."""
-    _play_save(clip=clip)
-    metrics.STREAMS.labels(clip_id=str(clip.pk), genre=clip.genre).inc()
-
-
-@transaction.atomic
-def _play_save(*, clip: Clip) -> None:
-    """Count one listen with a single UPDATE (play_count + 1): no read-modify-write."""
-    now = timezone.now()
-    updated = PlayTotal.objects.filter(clip=clip).update(
-        play_count=F("play_count") + 1, last_played_at=now
-    )
-    if not updated:
-        # First play of this clip: get_or_create survives a concurrent first play.
-        PlayTotal.objects.get_or_create(clip=clip)
-        PlayTotal.objects.filter(clip=clip).update(
-            play_count=F("play_count") + 1, last_played_at=now
-        )
-    Play.objects.create(clip=clip, played_at=now)
-
-
 def stream_error_record(*, reason: str) -> None:
     """Count a failed stream; reason must be one of metrics.STREAM_ERROR_REASONS."""
     if reason not in metrics.STREAM_ERROR_REASONS:
@@ -129,3 +107,25 @@ class StreamMeter:
         )
         if not complete and not self._failed:
             stream_error_record(reason="client_gone")
+
+
+def play_record(*, clip: Clip) -> None:
+    """Count one listen in the database and, once it is written, in the metrics."""
+    _play_save(clip=clip)
+    metrics.STREAMS.labels(clip_id=str(clip.pk), genre=clip.genre).inc()
+
+
+@transaction.atomic
+def _play_save(*, clip: Clip) -> None:
+    """Count one listen with a single UPDATE (play_count + 1): no read-modify-write."""
+    now = timezone.now()
+    updated = PlayTotal.objects.filter(clip=clip).update(
+        play_count=F("play_count") + 1, last_played_at=now
+    )
+    if not updated:
+        # First play of this clip: get_or_create survives a concurrent first play.
+        PlayTotal.objects.get_or_create(clip=clip)
+        PlayTotal.objects.filter(clip=clip).update(
+            play_count=F("play_count") + 1, last_played_at=now
+        )
+    Play.objects.create(clip=clip, played_at=now)
