@@ -9,6 +9,7 @@ from django.core.validators import (
 )
 from django.db import models
 from django.utils import timezone
+from django_prometheus.models import ExportModelOperationsMixin
 
 from clips.origin import OriginBlocked, check_url
 
@@ -60,7 +61,7 @@ class Genre(models.TextChoices):
     OTHER = "other", "Other"
 
 
-class Clip(models.Model):
+class Clip(ExportModelOperationsMixin("clip"), models.Model):
     """A short audio preview: an uploaded file or a remote http(s) URL, never both."""
 
     title = models.CharField(max_length=200)
@@ -113,7 +114,7 @@ class Clip(models.Model):
         return not self.audio_file
 
 
-class PlayTotal(models.Model):
+class PlayTotal(ExportModelOperationsMixin("play_total"), models.Model):
     """Running play count of a clip.
 
     Kept off the Clip row so that saving a clip (admin, fixtures) can never
@@ -130,7 +131,7 @@ class PlayTotal(models.Model):
         return f"{self.clip}: {self.play_count} plays"
 
 
-class Play(models.Model):
+class Play(ExportModelOperationsMixin("play"), models.Model):
     """One counted listen, so stats can tell plays per day."""
 
     clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="plays")

@@ -1,6 +1,8 @@
 """Writes: every change to clips and their play statistics goes through here."""
 
+import time
 from pathlib import PurePath
+from typing import Literal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group, Permission
@@ -10,6 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from clips import metrics
 from clips.models import AUDIO_CONTENT_TYPES, Clip, Play, PlayTotal
 
 CURATORS_GROUP = "Curators"
@@ -65,8 +68,61 @@ def is_new_listen(*, first_byte: int | None, length: int | None) -> bool:
     return length is None or length > PROBE_MAX_BYTES
 
 
-@transaction.atomic
+def stream_error_record(*, reason: str) -> None:
+    """Count a failed stream; reason must be one of metrics.STREAM_ERROR_REASONS."""
+    if reason not in metrics.STREAM_ERROR_REASONS:
+        # A label value outside the fixed set would be a new series per typo.
+        raise ValueError(f"Unknown stream error reason: {reason!r}")
+    metrics.STREAM_ERRORS.labels(reason=reason).inc()
+
+
+class StreamMeter:
+    """Times one audio response body and counts its bytes.
+
+    Under gunicorn a file goes out by sendfile, never through read(), so the
+    body wrappers in clips.streaming report what they can see: the first byte
+    asked for, a failure, and close(), which the server calls when it is done.
+    """
+
+    def __init__(self, *, source: Literal["file", "remote"], started: float) -> None:
+        self._source = source
+        self._started = started
+        self._first_byte_seen = False
+        self._failed = False
+        self._finished = False
+
+    def first_byte(self) -> None:
+        if not self._first_byte_seen:
+            self._first_byte_seen = True
+            metrics.STREAM_FIRST_BYTE.labels(source=self._source).observe(
+                time.perf_counter() - self._started
+            )
+
+    def failed(self, *, reason: str) -> None:
+        self._failed = True
+        stream_error_record(reason=reason)
+
+    def finished(self, *, sent: int, complete: bool) -> None:
+        """The body is closed: a listener who left early is a client_gone error."""
+        if self._finished:  # Django may close a response's body more than once
+            return
+        self._finished = True
+        metrics.STREAM_BYTES.labels(source=self._source).inc(sent)
+        metrics.STREAM_DURATION.labels(source=self._source).observe(
+            time.perf_counter() - self._started
+        )
+        if not complete and not self._failed:
+            stream_error_record(reason="client_gone")
+
+
 def play_record(*, clip: Clip) -> None:
+    """Count one listen in the database and, once it is written, in the metrics."""
+    _play_save(clip=clip)
+    metrics.STREAMS.labels(clip_id=str(clip.pk), genre=clip.genre).inc()
+
+
+@transaction.atomic
+def _play_save(*, clip: Clip) -> None:
     """Count one listen with a single UPDATE (play_count + 1): no read-modify-write."""
     now = timezone.now()
     updated = PlayTotal.objects.filter(clip=clip).update(

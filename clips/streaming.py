@@ -4,7 +4,9 @@ A plain Django view, not DRF: it returns bytes, not representations.
 """
 
 import math
+import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -88,53 +90,85 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
 
 
 class _FileRange:
-    """A file limited to one byte range.
+    """A file limited to one byte range, measured by a StreamMeter.
 
     FileResponse reads it in blocks; gunicorn's sendfile uses fileno(), the
     current offset and Content-Length, so either way only the range is sent.
+    socket.sendfile() seeks it to where sending stopped, so close() knows how
+    many bytes went out on either path (and tell() lets FileResponse see the
+    range's length without reading it).
     """
 
-    def __init__(self, file, byte_range: ByteRange):
+    def __init__(self, file, byte_range: ByteRange, meter: services.StreamMeter):
         file.seek(byte_range.start)
         self._file = file
-        self._remaining = byte_range.length
+        self._start = self._position = byte_range.start
+        self._end = byte_range.end + 1
+        self._meter = meter
 
     def read(self, size: int = -1) -> bytes:
-        if size < 0 or size > self._remaining:
-            size = self._remaining
+        self._meter.first_byte()
+        remaining = max(0, self._end - self._position)
+        if size < 0 or size > remaining:
+            size = remaining
         data = self._file.read(size)
-        self._remaining -= len(data)
+        self._position += len(data)
         return data
 
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Offsets within the file, as socket.sendfile() gives; the range ends it."""
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._end}
+        self._position = self._file.seek(base[whence] + offset)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
     def fileno(self) -> int:
+        self._meter.first_byte()  # gunicorn asks for it just before sendfile
         return self._file.fileno()
 
     def close(self) -> None:
         self._file.close()
+        self._meter.finished(
+            sent=self._position - self._start, complete=self._position >= self._end
+        )
 
 
 class _OriginBody:
     """The body of a remote origin's answer; closing it releases the connection."""
 
-    def __init__(self, origin: requests.Response):
+    def __init__(self, origin: requests.Response, meter: services.StreamMeter):
         self._origin = origin
+        self._meter = meter
+        self._sent = 0
+        self._complete = False
 
     def __iter__(self) -> Iterator[bytes]:
-        sent = 0
-        for chunk in self._origin.iter_content(CHUNK_BYTES):
-            sent += len(chunk)
-            if sent > settings.CLIPS_ORIGIN_MAX_BYTES:
-                # Abort rather than end cleanly: a cut-off body must not look complete.
-                raise OriginTooLarge
-            yield chunk
+        try:
+            for chunk in self._origin.iter_content(CHUNK_BYTES):
+                self._meter.first_byte()
+                self._sent += len(chunk)
+                if self._sent > settings.CLIPS_ORIGIN_MAX_BYTES:
+                    # Abort rather than end cleanly: a cut-off body must not look
+                    # complete.
+                    self._meter.failed(reason="origin_too_large")
+                    raise OriginTooLarge
+                yield chunk
+        except requests.RequestException:
+            self._meter.failed(reason="origin_error")
+            raise
+        self._complete = True
 
     def close(self) -> None:
         self._origin.close()
+        self._meter.finished(sent=self._sent, complete=self._complete)
 
 
 @csrf_exempt  # read-only; exempt so that other methods get a JSON 405, not a CSRF page
 def clip_stream(request: HttpRequest, pk: int) -> HttpResponse:
     """Stream a clip's audio (GET, HEAD, Range); a GET that starts a listen counts."""
+    started = time.perf_counter()
     if request.method not in ("GET", "HEAD"):
         response = json_error(
             405,
@@ -152,17 +186,23 @@ def clip_stream(request: HttpRequest, pk: int) -> HttpResponse:
     if clip is None:
         return json_error(404, code="not_found", detail="No clip with this id.")
     if clip.is_remote:
-        return _stream_remote(request, clip)
-    return _stream_file(request, clip)
+        return _stream_remote(request, clip, started)
+    return _stream_file(request, clip, started)
 
 
-def _stream_file(request: HttpRequest, clip: Clip) -> HttpResponse:
+def _stream_error(status: int, *, code: str, detail: str) -> HttpResponse:
+    """A JSON error that also counts in clips_stream_errors_total{reason=code}."""
+    services.stream_error_record(reason=code)
+    return json_error(status, code=code, detail=detail)
+
+
+def _stream_file(request: HttpRequest, clip: Clip, started: float) -> HttpResponse:
     storage, name = clip.audio_file.storage, clip.audio_file.name
     try:
         size = storage.size(name)
         modified = int(storage.get_modified_time(name).timestamp())
     except OSError:
-        return json_error(
+        return _stream_error(
             404, code="audio_missing", detail="This clip's audio file is missing."
         )
     etag = quote_etag(f"{modified:x}-{size:x}")
@@ -180,7 +220,7 @@ def _stream_file(request: HttpRequest, clip: Clip) -> HttpResponse:
     try:
         byte_range = parse_range(range_header, size)
     except RangeNotSatisfiable:
-        response = json_error(
+        response = _stream_error(
             416, code="range_not_satisfiable", detail="Range not satisfiable."
         )
         headers["Content-Range"] = f"bytes */{size}"
@@ -200,7 +240,8 @@ def _stream_file(request: HttpRequest, clip: Clip) -> HttpResponse:
     if request.method == "HEAD":
         response = HttpResponse(content_type=content_type)
     else:
-        response = FileResponse(_FileRange(storage.open(name, "rb"), byte_range))
+        meter = services.StreamMeter(source="file", started=started)
+        response = FileResponse(_FileRange(storage.open(name, "rb"), byte_range, meter))
         response.headers["Content-Type"] = content_type
     response.status_code = 206 if partial else 200
     headers["Content-Length"] = str(byte_range.length)
@@ -225,39 +266,39 @@ def _if_range_holds(request: HttpRequest, etag: str, modified: int) -> bool:
     return parse_http_date_safe(validator) == modified
 
 
-def _stream_remote(request: HttpRequest, clip: Clip) -> HttpResponse:
+def _stream_remote(request: HttpRequest, clip: Clip, started: float) -> HttpResponse:
     headers = {"Accept-Encoding": "identity"}
     if parse_range_spec(request.headers.get("Range")) is not None:
         headers["Range"] = request.headers["Range"]
     try:
         origin = origin_open(clip.audio_url, method=request.method, headers=headers)
     except OriginBlocked:
-        return json_error(
+        return _stream_error(
             502,
             code="origin_blocked",
             detail="This clip's audio URL may not be fetched.",
         )
     except OriginTooLarge:
-        return json_error(
+        return _stream_error(
             502,
             code="origin_too_large",
             detail="This clip's remote audio is too large.",
         )
     except requests.RequestException:
-        return json_error(
+        return _stream_error(
             502, code="origin_unreachable", detail="The audio origin did not answer."
         )
 
     if origin.status_code not in (200, 206):
         origin.close()
         if origin.status_code == 416:
-            response = json_error(
+            response = _stream_error(
                 416, code="range_not_satisfiable", detail="Range not satisfiable."
             )
             if "Content-Range" in origin.headers:
                 response.headers["Content-Range"] = origin.headers["Content-Range"]
             return response
-        return json_error(
+        return _stream_error(
             502,
             code="origin_error",
             detail=f"The audio origin answered HTTP {origin.status_code}.",
@@ -277,8 +318,11 @@ def _stream_remote(request: HttpRequest, clip: Clip) -> HttpResponse:
         origin.close()
         response = HttpResponse(status=origin.status_code, content_type=content_type)
     else:
+        meter = services.StreamMeter(source="remote", started=started)
         response = StreamingHttpResponse(
-            _OriginBody(origin), status=origin.status_code, content_type=content_type
+            _OriginBody(origin, meter),
+            status=origin.status_code,
+            content_type=content_type,
         )
     return _with_headers(
         response,

@@ -16,6 +16,8 @@ urlpatterns = [
         name="swagger-ui",
     ),
     path("api/v1/redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # /metrics for Prometheus (exempt from the https redirect in settings).
+    path("", include("django_prometheus.urls")),
 ]
 
 handler404 = "clips.errors.not_found"

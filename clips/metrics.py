@@ -1,0 +1,62 @@
+"""The service's own Prometheus metrics; django-prometheus adds HTTP, DB and models.
+
+Every label comes from a small, fixed set, so the number of series stays bounded:
+`genre` is the Genre enum, `source` and `reason` are the tuples below, and
+`clip_id` is bounded by the catalogue (curators add clips; a listener cannot mint
+ids, since an unknown id is a 404 before anything is counted). Never label by URL,
+user, client address or anything else a request can choose.
+
+Under gunicorn these live in prometheus_client's multiprocess files
+(PROMETHEUS_MULTIPROC_DIR, see clips_project/gunicorn.py), and /metrics sums them.
+"""
+
+from prometheus_client import Counter, Histogram
+
+# Where the audio bytes come from: an uploaded file or a remote origin relayed.
+STREAM_SOURCES = ("file", "remote")
+# Why a stream failed; all but client_gone are JSON error codes the view answers.
+STREAM_ERROR_REASONS = (
+    "range_not_satisfiable",
+    "audio_missing",
+    "origin_error",
+    "origin_unreachable",
+    "origin_blocked",
+    "origin_too_large",
+    "client_gone",
+)
+
+STREAMS = Counter(
+    "clips_streams_total",
+    "Plays counted: listens that start at byte 0 (as in the play_count statistics).",
+    ["clip_id", "genre"],
+)
+STREAM_BYTES = Counter(
+    "clips_stream_bytes_total",
+    "Audio body bytes sent to listeners, counted when each response is closed.",
+    ["source"],
+)
+STREAM_FIRST_BYTE = Histogram(
+    "clips_stream_first_byte_seconds",
+    "Time from the stream request reaching the view to the first body byte.",
+    ["source"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+STREAM_DURATION = Histogram(
+    "clips_stream_duration_seconds",
+    "Time from the stream request reaching the view to its last byte being sent.",
+    ["source"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+)
+STREAM_ERRORS = Counter(
+    "clips_stream_errors_total",
+    "Streams that failed, by reason (see STREAM_ERROR_REASONS).",
+    ["reason"],
+)
+
+# Every series exists from start-up at 0, so rate() sees the first error too.
+for _source in STREAM_SOURCES:
+    STREAM_BYTES.labels(source=_source)
+    STREAM_FIRST_BYTE.labels(source=_source)
+    STREAM_DURATION.labels(source=_source)
+for _reason in STREAM_ERROR_REASONS:
+    STREAM_ERRORS.labels(reason=_reason)
