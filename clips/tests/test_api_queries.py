@@ -1,0 +1,46 @@
+"""The API's SQL stays constant however many clips a page holds: no N+1."""
+
+import pytest
+
+from clips.tests.factories import ClipFactory, PlayTotalFactory
+
+pytestmark = pytest.mark.django_db
+
+# COUNT(*) for the paginator, then one SELECT joining each clip's play total.
+LIST_QUERIES = 2
+# One SELECT of the clip joined to its play total.
+DETAIL_QUERIES = 1
+
+
+@pytest.fixture
+def catalogue():
+    """Fifty clips, half of them played, so both sides of the join are exercised."""
+    clips = ClipFactory.create_batch(50)
+    for clip in clips[::2]:
+        PlayTotalFactory(clip=clip, play_count=3)
+    return clips
+
+
+@pytest.mark.parametrize("page_size", [1, 10, 50])
+def test_list_runs_the_same_queries_for_any_page_size(
+    client, catalogue, django_assert_num_queries, page_size
+):
+    with django_assert_num_queries(LIST_QUERIES):
+        response = client.get("/api/v1/clips", {"page_size": page_size})
+    assert len(response.json()["results"]) == page_size
+
+
+@pytest.mark.parametrize("page_size", [1, 50])
+def test_filtered_and_ordered_list_runs_the_same_queries(
+    client, catalogue, django_assert_num_queries, page_size
+):
+    params = {"page_size": page_size, "genre": "ambient", "ordering": "-play_count"}
+    with django_assert_num_queries(LIST_QUERIES):
+        response = client.get("/api/v1/clips", params)
+    assert response.json()["results"][0]["play_count"] == 3
+
+
+def test_detail_runs_one_query(client, catalogue, django_assert_num_queries):
+    with django_assert_num_queries(DETAIL_QUERIES):
+        response = client.get(f"/api/v1/clips/{catalogue[0].pk}")
+    assert response.json()["play_count"] == 3
