@@ -6,6 +6,8 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
+from clips import pages
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("clips.urls")),
@@ -16,6 +18,9 @@ urlpatterns = [
         name="swagger-ui",
     ),
     path("api/v1/redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # The listener's pages.
+    path("", pages.catalogue, name="catalogue"),
+    path("clips/<int:pk>/", pages.clip_page, name="clip-page"),
 ]
 
 handler404 = "clips.errors.not_found"
