@@ -1,4 +1,4 @@
-"""The API's SQL stays constant however many clips a page holds: no N+1."""
+"""The API stays cheap per clip: constant SQL for any page size, URLs per clip."""
 
 import pytest
 
@@ -44,3 +44,14 @@ def test_detail_runs_one_query(client, catalogue, django_assert_num_queries):
     with django_assert_num_queries(DETAIL_QUERIES):
         response = client.get(f"/api/v1/clips/{catalogue[0].pk}")
     assert response.json()["play_count"] == 3
+
+
+def test_each_listed_clip_links_to_its_own_stream_and_stats(client, catalogue):
+    """The list builds its URLs from one reversed template: each must get its id."""
+    results = client.get("/api/v1/clips", {"page_size": 50}).json()["results"]
+    for clip in results:
+        base = f"http://testserver/api/v1/clips/{clip['id']}"
+        assert (clip["stream_url"], clip["stats_url"]) == (
+            f"{base}/stream",
+            f"{base}/stats",
+        )
