@@ -362,12 +362,16 @@ def throttled_mb_per_s(url: str) -> float:
     command = ["curl", "-s", "--limit-rate", f"{THROTTLED_RATE_MB}M"]
     command += ["-o", "/dev/null", url] * THROTTLED_LISTENS_EACH
     started = time.monotonic()
-    curls = [subprocess.Popen(command) for _ in range(THROTTLED_LISTENERS)]
-    for curl in curls:
-        curl.wait()
+    curl_together(command, THROTTLED_LISTENERS)
     elapsed = time.monotonic() - started
     listens = THROTTLED_LISTENERS * THROTTLED_LISTENS_EACH
     return listens * STREAM_CLIP_BYTES / MB / elapsed
+
+
+def curl_together(command: list[str], clients: int) -> int:
+    """Run `clients` copies of a curl command at once; how many failed."""
+    curls = [subprocess.Popen(command) for _ in range(clients)]
+    return sum(curl.wait() != 0 for curl in curls)
 
 
 def listen(url: str, times: int) -> int:
@@ -508,11 +512,8 @@ def measure_memory(fixtures: Fixtures, master: int) -> tuple[Row, float]:
     started = time.monotonic()
     with ThreadPoolExecutor(1) as sampler:
         peak = sampler.submit(sample_peak, lambda: worker_pids(master), stop)
-        curls = [
-            subprocess.Popen(["curl", "-s", "-o", "/dev/null", fixtures.big_url])
-            for _ in range(LISTENERS)
-        ]
-        failed = sum(curl.wait() != 0 for curl in curls)
+        command = ["curl", "-s", "-o", "/dev/null", fixtures.big_url]
+        failed = curl_together(command, LISTENERS)
         stop.set()
         peak_mb = peak.result()
     elapsed = time.monotonic() - started
