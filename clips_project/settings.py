@@ -93,8 +93,7 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=envint("DATABASE_CONN_MAX_AGE", 60),
-        # A SELECT 1 round trip per request buys no failed request after a DB restart.
-        conn_health_checks=envbool("DATABASE_CONN_HEALTH_CHECKS", True),
+        conn_health_checks=True,
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
