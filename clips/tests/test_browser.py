@@ -45,10 +45,10 @@ FLAGS = (
     "--mute-audio",  # no sound device here
     "--window-size=1100,860",
 )
-# Ten minutes of audio: more than Chromium buffers ahead, so seeking near the end
+# Twenty minutes of audio: far more than Chromium buffers ahead, so seeking near the end
 # sends a real Range request that the server must not count as a play.
-LONG_CLIP_REPEATS = 100
-SEEK_TO_SECONDS = 480
+LONG_CLIP_REPEATS = 200
+SEEK_TO_SECONDS = 1080
 WAIT_SECONDS = 20
 
 
@@ -75,7 +75,7 @@ def browser(tmp_path_factory) -> WebDriver:
 
 
 def long_clip() -> Clip:
-    """A ten-minute take of the rain sample: real, playable WAV audio."""
+    """A twenty-minute take of the rain sample: real, playable WAV audio."""
     with wave.open(io.BytesIO(sample_wav("rain.wav"))) as sample:
         params, frames = sample.getparams(), sample.readframes(sample.getnframes())
     out = io.BytesIO()
@@ -84,7 +84,7 @@ def long_clip() -> Clip:
         long_wav.writeframes(frames * LONG_CLIP_REPEATS)
     audio = out.getvalue()
     clip = Clip(
-        title="Window Rain (ten-minute take)",
+        title="Window Rain (twenty-minute take)",
         genre=Genre.FIELD_RECORDING,
         duration_seconds=params.nframes * LONG_CLIP_REPEATS / params.framerate,
         content_type="audio/wav",
