@@ -603,8 +603,15 @@ def environment() -> dict[str, str]:
         ["nginx", "-v"], capture_output=True, text=True, check=True
     ).stderr.strip()
     load = os.getloadavg()
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "code": commit or f"{ROOT} (not a git checkout)",
         "machine": f"{os.cpu_count()} cores, {cpu_model()}",
         "load average (1, 5, 15 min) at start": ", ".join(f"{x:.2f}" for x in load),
         "Clips": "gunicorn (clips_project/gunicorn.py: 2x cores+1 gthread workers, "
