@@ -131,8 +131,10 @@ def test_clip_page_runs_a_fixed_number_of_queries(client, django_assert_num_quer
     assert response.status_code == 200
 
 
-def test_unknown_clip_page_is_404(client):
-    assert client.get("/clips/999/").status_code == 404
+def test_unknown_clip_page_is_a_404_page_that_leads_back(client):
+    response = client.get("/clips/999/")
+    assert response.status_code == 404
+    assert '<a href="/">Back to the catalogue</a>' in response.text
 
 
 def test_chart_scales_the_busiest_day_to_full_height():
