@@ -17,6 +17,7 @@ import platform
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -33,8 +34,26 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 MEDIA = OUT / "media"
 HOST = "127.0.0.1"
-APP_PORT = 38100
-NGINX_PORT = 38101
+
+
+def free_port(first: int) -> int:
+    """The first port from `first` up that nothing on loopback holds.
+
+    Loopback ports in 38000-38999 are also handed out as clients' source ports,
+    so a fixed one is sometimes taken.
+    """
+    for port in range(first, 39_000):
+        with socket.socket() as probe:
+            try:
+                probe.bind((HOST, port))
+            except OSError:
+                continue
+        return port
+    sys.exit("bench: no free port in 38000-38999")
+
+
+APP_PORT = free_port(38_100)
+NGINX_PORT = free_port(APP_PORT + 1)
 DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/clips_bench"
 )
