@@ -92,6 +92,10 @@ class Clip(ExportModelOperationsMixin("clip"), models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # The catalogue's default order: a page is an index scan, not a sort of all.
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="clip_newest_first")
+        ]
         constraints = [
             models.CheckConstraint(
                 name="clip_has_exactly_one_audio_source",

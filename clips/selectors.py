@@ -3,13 +3,15 @@
 import datetime
 from dataclasses import dataclass
 
-from django.db.models import Count, F, QuerySet, Value
+from django.db.models import Count, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from clips.models import Clip, PlayTotal
 
 STATS_DAYS = 30
+# A listener's search is a few words; more would only make a slower query.
+SEARCH_MAX_TERMS = 8
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,16 @@ def clip_queryset() -> QuerySet[Clip]:
         play_count=Coalesce(F("play_total__play_count"), Value(0)),
         last_played_at=F("play_total__last_played_at"),
     )
+
+
+def clip_browse(*, search: str = "", genre: str = "") -> QuerySet[Clip]:
+    """The listener's catalogue: every word of `search` in title or description."""
+    clips = clip_queryset()
+    for term in search.split()[:SEARCH_MAX_TERMS]:
+        clips = clips.filter(Q(title__icontains=term) | Q(description__icontains=term))
+    if genre:
+        clips = clips.filter(genre=genre)
+    return clips
 
 
 def clip_stats(*, clip: Clip, days: int = STATS_DAYS) -> ClipStats:

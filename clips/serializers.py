@@ -65,9 +65,16 @@ class ClipSerializer(serializers.ModelSerializer):
         return self._absolute("clip-stats", clip)
 
     def _absolute(self, view_name: str, clip: Clip) -> str:
-        url = reverse(view_name, kwargs={"pk": clip.pk})
-        request = self.context.get("request")
-        return request.build_absolute_uri(url) if request else url
+        # reverse() and build_absolute_uri() cost more than all other fields of a
+        # clip together: work each URL out once per response, then put in the id.
+        templates = self.__dict__.setdefault("_url_templates", {})
+        if view_name not in templates:
+            url = reverse(view_name, kwargs={"pk": 0})
+            request = self.context.get("request")
+            url = request.build_absolute_uri(url) if request else url
+            templates[view_name] = url.rpartition("/0/")
+        before, _, after = templates[view_name]
+        return f"{before}/{clip.pk}/{after}"
 
 
 class DailyPlaysSerializer(serializers.Serializer):

@@ -6,6 +6,8 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
+from clips import pages
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("clips.urls")),
@@ -18,6 +20,9 @@ urlpatterns = [
     path("api/v1/redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     # /metrics for Prometheus (exempt from the https redirect in settings).
     path("", include("django_prometheus.urls")),
+    # The listener's pages.
+    path("", pages.catalogue, name="catalogue"),
+    path("clips/<int:pk>/", pages.clip_page, name="clip-page"),
 ]
 
 handler404 = "clips.errors.not_found"

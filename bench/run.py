@@ -1,0 +1,706 @@
+"""Clips under gunicorn and PostgreSQL, measured side by side with nginx: one command.
+
+    .venv/bin/python bench/run.py [--seconds 8] [--out bench/results.md]
+
+Creates and migrates its own database (clips_bench), starts gunicorn with the
+production config (clips_project/gunicorn.py) and its own nginx, both on loopback,
+runs wrk and a few Python clients against them, prints a table and writes
+bench/results.md. Needs wrk, nginx and curl (Debian packages; installed with apt
+when missing and run as root). Everything it starts, it stops.
+"""
+
+import argparse
+import getpass
+import http.client
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+MEDIA = OUT / "media"
+HOST = "127.0.0.1"
+
+
+def free_port(first: int) -> int:
+    """The first port from `first` up that nothing on loopback holds.
+
+    Loopback ports in 38000-38999 are also handed out as clients' source ports,
+    so a fixed one is sometimes taken.
+    """
+    for port in range(first, 39_000):
+        with socket.socket() as probe:
+            try:
+                probe.bind((HOST, port))
+            except OSError:
+                continue
+        return port
+    sys.exit("bench: no free port in 38000-38999")
+
+
+APP_PORT = free_port(38_100)
+NGINX_PORT = free_port(APP_PORT + 1)
+DATABASE_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/clips_bench"
+)
+CATALOGUE_CLIPS = 1_000
+MB = 1_000_000
+STREAM_CLIP_BYTES = 5 * MB
+BIG_CLIP_BYTES = 100 * MB
+CONCURRENCY = (1, 16, 64)
+LISTENERS = 64
+LISTENS_EACH = 20
+TTFB_SAMPLES = 30
+# Worker memory is flat if sending 6.4 GB grows it by less than this.
+FLAT_RSS_MB = 10
+# bench/results.md: the script rewrites what lies between these, keeps the rest.
+BEGIN, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+# The service's environment: production settings, loopback only, no TLS in front.
+APP_ENV = {
+    "DATABASE_URL": DATABASE_URL,
+    "MEDIA_ROOT": str(MEDIA),
+    "DEBUG": "0",
+    "SECRET_KEY": "bench-only-not-a-secret",
+    "ALLOWED_HOSTS": HOST,
+    "SECURE_SSL_REDIRECT": "0",
+    "SECURE_HSTS_SECONDS": "0",
+    "LOG_LEVEL": "WARNING",
+    "GUNICORN_BIND": f"{HOST}:{APP_PORT}",
+}
+
+NGINX_CONF = """\
+{user}worker_processes auto;
+pid {out}/nginx.pid;
+error_log {out}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {out}/nginx-access.log;
+    client_body_temp_path {out}/nginx-tmp;
+    proxy_temp_path {out}/nginx-tmp;
+    fastcgi_temp_path {out}/nginx-tmp;
+    uwsgi_temp_path {out}/nginx-tmp;
+    scgi_temp_path {out}/nginx-tmp;
+    types {{ audio/wav wav; }}
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 5;
+    server {{
+        listen {host}:{port};
+        root {media};
+    }}
+}}
+"""
+
+
+@dataclass(frozen=True)
+class Wrk:
+    requests: int
+    requests_per_second: float
+    megabytes_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+@dataclass(frozen=True)
+class Fixtures:
+    list_url: str
+    detail_url: str
+    floor_url: str
+    stream_url: str
+    static_url: str
+    listen_url: str
+    listen_clip_id: int
+    big_url: str
+    big_clip_id: int
+
+
+# --- setting up ---------------------------------------------------------------
+
+
+def ensure_tools() -> None:
+    missing = [tool for tool in ("wrk", "nginx", "curl") if not shutil.which(tool)]
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        sys.exit(f"bench: install {' '.join(missing)} (Debian packages) first")
+    print(f"bench: installing {' '.join(missing)} with apt", flush=True)
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", *missing],
+        check=True,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
+
+
+def setup_django() -> None:
+    os.environ.update(APP_ENV)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "clips_project.settings"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def recreate_database() -> None:
+    """Drop and create clips_bench, so every run starts from the same state."""
+    import psycopg
+    from django.conf import settings
+
+    name = settings.DATABASES["default"]["NAME"]
+    admin_url = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def write_wav(path: Path, size: int) -> None:
+    """A valid WAV of `size` bytes (silence after the header), written in blocks."""
+    import wave
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = (size - 44) // 2
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(22_050)
+        block = b"\0" * 2 * 65_536
+        while frames > 0:
+            chunk = min(frames, 65_536)
+            out.writeframes(block[: chunk * 2])
+            frames -= chunk
+
+
+def seed() -> Fixtures:
+    """Migrate, load the samples, add a catalogue and the two big clips."""
+    from django.core.management import call_command
+
+    from clips.models import Clip, Genre, PlayTotal
+
+    call_command("migrate", verbosity=0)
+    call_command("load_samples", verbosity=0)
+    samples = list(Clip.objects.order_by("pk"))
+    genres = list(Genre.values)
+    clips = Clip.objects.bulk_create(
+        Clip(
+            title=f"Catalogue clip {n}",
+            description="A clip in a catalogue of a thousand, for the benchmark. " * 3,
+            genre=genres[n % len(genres)],
+            duration_seconds=6.0,
+            audio_file=samples[n % len(samples)].audio_file.name,
+            content_type="audio/wav",
+            size_bytes=samples[n % len(samples)].size_bytes,
+        )
+        for n in range(CATALOGUE_CLIPS)
+    )
+    PlayTotal.objects.bulk_create(
+        PlayTotal(clip=clip, play_count=n % 97) for n, clip in enumerate(clips[::2])
+    )
+    stream_clip = big_clip("bench/clip-5mb.wav", STREAM_CLIP_BYTES)
+    big = big_clip("bench/clip-100mb.wav", BIG_CLIP_BYTES)
+    app = f"http://{HOST}:{APP_PORT}/api/v1/clips"
+    return Fixtures(
+        list_url=app,
+        detail_url=f"{app}/{samples[0].pk}",
+        floor_url=f"http://{HOST}:{APP_PORT}/api/v1/nothing-here",
+        stream_url=f"{app}/{stream_clip.pk}/stream",
+        static_url=f"http://{HOST}:{NGINX_PORT}/bench/clip-5mb.wav",
+        listen_url=f"{app}/{samples[0].pk}/stream",
+        listen_clip_id=samples[0].pk,
+        big_url=f"{app}/{big.pk}/stream",
+        big_clip_id=big.pk,
+    )
+
+
+def big_clip(name: str, size: int):
+    from clips.models import Clip, Genre
+
+    write_wav(MEDIA / name, size)
+    return Clip.objects.create(
+        title=f"Benchmark {size // MB} MB",
+        genre=Genre.OTHER,
+        duration_seconds=min(3600, size / 44_100),
+        audio_file=name,
+        content_type="audio/wav",
+        size_bytes=size,
+    )
+
+
+# --- the two servers ----------------------------------------------------------
+
+
+@contextmanager
+def running(command: list[str], log: Path, env: dict | None = None) -> Iterator[int]:
+    """Run a server in its own process group; stop it (and its workers) on exit."""
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield process.pid
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_until_up(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    sys.exit(f"bench: {url} did not come up; see {OUT}")
+
+
+def gunicorn() -> list[str]:
+    return [
+        str(Path(sys.executable).parent / "gunicorn"),
+        "-c",
+        "clips_project/gunicorn.py",
+        "clips_project.wsgi",
+    ]
+
+
+def nginx() -> list[str]:
+    (OUT / "nginx-tmp").mkdir(exist_ok=True)
+    conf = OUT / "nginx.conf"
+    # As root nginx's workers would run as nobody, who may not read our media.
+    user = f"user {getpass.getuser()};\n" if os.geteuid() == 0 else ""
+    conf.write_text(
+        NGINX_CONF.format(
+            user=user, out=OUT, host=HOST, port=NGINX_PORT, media=MEDIA.resolve()
+        )
+    )
+    return ["nginx", "-p", str(OUT), "-c", str(conf), "-g", "daemon off;"]
+
+
+def worker_pids(master: int) -> list[int]:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text()
+    return [int(pid) for pid in children.split()]
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:  # a worker recycled by max_requests
+        return 0.0
+    return int(re.search(r"VmRSS:\s+(\d+)", status)[1]) / 1024
+
+
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """utime + stime of a process (and of its exited children) from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    ticks = sum(map(int, fields[11:15] if children else fields[11:13]))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_seconds(master: int) -> float:
+    """CPU used so far by gunicorn (master, workers, recycled workers) and by the
+    PostgreSQL backends serving it: what a request costs, whatever else runs."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        backends = [pid for (pid,) in cursor.fetchall()]
+    return (
+        cpu_seconds(master, children=True)
+        + sum(cpu_seconds(pid) for pid in worker_pids(master))
+        + sum(cpu_seconds(pid) for pid in backends)
+    )
+
+
+# --- measuring ----------------------------------------------------------------
+
+
+def wrk(url: str, connections: int, seconds: int, range_header: str = "") -> Wrk:
+    threads = min(2, connections)
+    header = ["-H", f"Range: {range_header}"] if range_header else []
+    output = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "--timeout",
+            "10s",
+            *header,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    bad_status = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    errors = int(bad_status[1]) if bad_status else 0
+    if socket_errors:
+        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors[1]))
+    return Wrk(
+        requests=int(re.search(r"(\d+) requests in", output)[1]),
+        requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),
+        megabytes_per_second=_megabytes(re.search(r"Transfer/sec:\s+(\S+)", output)[1]),
+        p50_ms=_milliseconds(re.search(r"^\s+50%\s+(\S+)", output, re.M)[1]),
+        p99_ms=_milliseconds(re.search(r"^\s+99%\s+(\S+)", output, re.M)[1]),
+        errors=errors,
+    )
+
+
+def _megabytes(value: str) -> float:
+    """wrk's Transfer/sec (binary units) in MB/s (10**6 bytes)."""
+    number, unit = re.fullmatch(r"([\d.]+)([KMG]?B)", value).groups()
+    return float(number) * {"B": 1, "KB": 2**10, "MB": 2**20, "GB": 2**30}[unit] / MB
+
+
+def _milliseconds(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60_000}[unit]
+
+
+def ttfb_ms(url: str) -> float:
+    """Median time to first byte over fresh connections, as curl measures it."""
+    samples = []
+    for _ in range(TTFB_SAMPLES):
+        output = subprocess.run(
+            ["curl", "-s", "-o", "/dev/null", "-w", "%{time_starttransfer}", url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        samples.append(float(output) * 1000)
+    return statistics.median(samples)
+
+
+def curl_together(command: list[str], clients: int) -> int:
+    """Run `clients` copies of a curl command at once; how many failed."""
+    curls = [subprocess.Popen(command) for _ in range(clients)]
+    return sum(curl.wait() != 0 for curl in curls)
+
+
+def listen(url: str, times: int) -> int:
+    """One listener playing a clip `times` times on one keep-alive connection."""
+    host, port, path = _split(url)
+    connection = http.client.HTTPConnection(host, port, timeout=60)
+    complete = 0
+    for _ in range(times):
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read()
+        expected = int(response.headers["Content-Length"])
+        if response.status == 200 and len(body) == expected:
+            complete += 1
+    connection.close()
+    return complete
+
+
+def _split(url: str) -> tuple[str, int, str]:
+    match = re.fullmatch(r"http://([^:/]+):(\d+)(/.*)", url)
+    return match[1], int(match[2]), match[3]
+
+
+def plays_of(clip_id: int) -> int:
+    from clips.models import Clip
+    from clips.selectors import clip_stats
+
+    return clip_stats(clip=Clip.objects.get(pk=clip_id)).play_count
+
+
+def sample_peak(pids: Callable[[], list[int]], stop: threading.Event) -> float:
+    peak = 0.0
+    while not stop.is_set():
+        peak = max([peak, *(rss_mb(pid) for pid in pids())])
+        time.sleep(0.05)
+    return peak
+
+
+# --- the run ------------------------------------------------------------------
+
+Row = list[str]
+
+
+def row(measure: str, ours: str, theirs: str = "", ratio: str = "", notes: str = ""):
+    return [measure, ours, theirs, ratio, notes]
+
+
+def measure_streaming(fixtures: Fixtures, seconds: int) -> list[Row]:
+    """A 5 MB clip from Clips and from nginx: whole (a listen), from byte 1 (a seek)."""
+    rows = []
+    cases = [("", "a listen: counted", 1), ("", "a listen: counted", 16)]
+    cases.append(("bytes=1-", "a seek: not counted", 1))
+    for range_header, what, connections in cases:
+        ours = wrk(fixtures.stream_url, connections, seconds, range_header)
+        theirs = wrk(fixtures.static_url, connections, seconds, range_header)
+        rows.append(
+            row(
+                f"stream 5 MB, {connections} conn., {what}",
+                f"{ours.megabytes_per_second:,.0f} MB/s",
+                f"{theirs.megabytes_per_second:,.0f} MB/s",
+                f"{ours.megabytes_per_second / theirs.megabytes_per_second:.0%}",
+                f"p50 {ours.p50_ms:.1f} vs {theirs.p50_ms:.1f} ms; "
+                f"errors {ours.errors}/{theirs.errors}",
+            )
+        )
+    ours, theirs = ttfb_ms(fixtures.stream_url), ttfb_ms(fixtures.static_url)
+    rows.append(
+        row(
+            "time to first byte, 5 MB",
+            f"{ours:.2f} ms",
+            f"{theirs:.2f} ms",
+            f"{theirs / ours:.0%}",
+            f"median of {TTFB_SAMPLES}, a new connection each (curl)",
+        )
+    )
+    return rows
+
+
+def measure_api(
+    fixtures: Fixtures, seconds: int, master: int
+) -> tuple[list[Row], float]:
+    """List and detail at 1, 16 and 64 connections; also the list's best req/s.
+
+    Throughput depends on what else the machine runs; the server's CPU time per
+    request does not, so it is reported too, with the rate it would allow if
+    gunicorn and PostgreSQL had both cores to themselves.
+    """
+    rows, best_list = [], 0.0
+    endpoints = [
+        ("list", fixtures.list_url, CONCURRENCY),
+        ("detail", fixtures.detail_url, CONCURRENCY),
+        # No database, no DRF: middleware, URL resolving and a JSON 404.
+        ("of an unknown path (the floor)", fixtures.floor_url, (16,)),
+    ]
+    for name, url, concurrency in endpoints:
+        print(f"bench: GET {name}", flush=True)
+        for connections in concurrency:
+            cpu_before = server_cpu_seconds(master)
+            result = wrk(url, connections, seconds)
+            cpu_ms = (server_cpu_seconds(master) - cpu_before) * 1000 / result.requests
+            if name == "list":
+                best_list = max(best_list, result.requests_per_second)
+            rows.append(
+                row(
+                    f"GET {name}, {connections} conn.",
+                    f"{result.requests_per_second:,.0f} req/s",
+                    notes=f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms; "
+                    # The floor's answers are all 404s, which wrk counts as errors.
+                    f"errors {0 if url == fixtures.floor_url else result.errors}; "
+                    f"server CPU {cpu_ms:.2f} ms/req "
+                    f"(2 cores: {2000 / cpu_ms:,.0f} req/s)",
+                )
+            )
+    return rows, best_list
+
+
+def measure_plays(fixtures: Fixtures) -> tuple[Row, int]:
+    """64 listeners play one clip over and over; every listen must be counted."""
+    before = plays_of(fixtures.listen_clip_id)
+    started = time.monotonic()
+    with ThreadPoolExecutor(LISTENERS) as pool:
+        listens = [LISTENS_EACH] * LISTENERS
+        complete = sum(pool.map(listen, [fixtures.listen_url] * LISTENERS, listens))
+    elapsed = time.monotonic() - started
+    counted = plays_of(fixtures.listen_clip_id) - before
+    lost = complete - counted
+    return (
+        row(
+            f"plays counted, {LISTENERS} listeners on one clip",
+            f"{counted / elapsed:,.0f} plays/s",
+            notes=f"{complete} complete listens, {counted} counted: {lost} lost",
+        ),
+        lost,
+    )
+
+
+def measure_memory(fixtures: Fixtures, master: int) -> tuple[Row, float]:
+    """Peak RSS of the workers while 64 clients each download the 100 MB clip."""
+    idle = max(rss_mb(pid) for pid in worker_pids(master))
+    before = plays_of(fixtures.big_clip_id)
+    stop = threading.Event()
+    started = time.monotonic()
+    with ThreadPoolExecutor(1) as sampler:
+        peak = sampler.submit(sample_peak, lambda: worker_pids(master), stop)
+        command = ["curl", "-s", "-o", "/dev/null", fixtures.big_url]
+        failed = curl_together(command, LISTENERS)
+        stop.set()
+        peak_mb = peak.result()
+    elapsed = time.monotonic() - started
+    streamed = plays_of(fixtures.big_clip_id) - before
+    growth = peak_mb - idle
+    return (
+        row(
+            f"worker RSS, {LISTENERS} clients x 100 MB",
+            f"{peak_mb:.0f} MB peak",
+            notes=f"idle {idle:.0f} MB, {growth:+.1f} MB while sending "
+            f"{LISTENERS * BIG_CLIP_BYTES // MB:,} MB in {elapsed:.1f} s "
+            f"({streamed} plays, {failed} failed)",
+        ),
+        growth,
+    )
+
+
+def run(seconds: int) -> tuple[list[Row], list[Row]]:
+    """All measurements, against one gunicorn and one nginx; then the goals."""
+    fixtures = seed()
+    with (
+        running(gunicorn(), OUT / "gunicorn.log", APP_ENV) as master,
+        running(nginx(), OUT / "nginx.log"),
+    ):
+        wait_until_up(fixtures.list_url)
+        wait_until_up(fixtures.static_url)
+        print("bench: warming up", flush=True)
+        wrk(fixtures.list_url, 16, 2)
+        wrk(fixtures.stream_url, 4, 2)
+        print("bench: streaming a 5 MB clip: Clips vs nginx", flush=True)
+        rows = measure_streaming(fixtures, seconds)
+        api_rows, best_list = measure_api(fixtures, seconds, master)
+        print(f"bench: {LISTENERS} listeners on one clip", flush=True)
+        plays_row, lost = measure_plays(fixtures)
+        print(f"bench: worker memory while {LISTENERS} stream 100 MB", flush=True)
+        memory_row, growth = measure_memory(fixtures, master)
+    rows += [*api_rows, plays_row, memory_row]
+    ratios = [float(r[3].rstrip("%")) for r in rows[:2]]
+    goals = [
+        [
+            "stream throughput >= 60% of nginx (loopback, 1 and 16 conn.)",
+            " / ".join(f"{ratio:.0f}%" for ratio in ratios),
+            _verdict(min(ratios) >= 60),
+        ],
+        [
+            "GET list >= 1,500 req/s (best of 1, 16, 64 conn.)",
+            f"{best_list:,.0f} req/s",
+            _verdict(best_list >= 1500),
+        ],
+        ["zero lost plays", f"{lost} lost", _verdict(lost == 0)],
+        [
+            f"flat worker memory (< {FLAT_RSS_MB} MB growth)",
+            f"{growth:+.1f} MB",
+            _verdict(growth < FLAT_RSS_MB),
+        ],
+    ]
+    return rows, goals
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "**missed**"
+
+
+def environment() -> dict[str, str]:
+    nginx_version = subprocess.run(
+        ["nginx", "-v"], capture_output=True, text=True, check=True
+    ).stderr.strip()
+    load = os.getloadavg()
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "code": commit or f"{ROOT} (not a git checkout)",
+        "machine": f"{os.cpu_count()} cores, {cpu_model()}",
+        "load average (1, 5, 15 min) at start": ", ".join(f"{x:.2f}" for x in load),
+        "Clips": "gunicorn (clips_project/gunicorn.py: 2x cores+1 gthread workers, "
+        "4 threads), PostgreSQL on 127.0.0.1, DEBUG=0",
+        "nginx": nginx_version.replace("nginx version: ", "")
+        + ", sendfile on, worker_processes auto",
+        "load generator": "wrk 4.1 (2 threads), curl, Python clients, on the same "
+        "2 cores",
+    }
+
+
+def cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = re.search(r"model name\s*:\s*(.*)", cpuinfo)
+    return model[1] if model else platform.machine()
+
+
+def table(header: list[str], rows: list[Row]) -> str:
+    lines = [header, ["---"] * len(header), *rows]
+    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=8, help="length of each wrk run")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
+    args = parser.parse_args()
+
+    ensure_tools()
+    shutil.rmtree(OUT, ignore_errors=True)
+    OUT.mkdir(parents=True)
+    setup_django()
+    recreate_database()
+    about = environment()
+    rows, goals = run(args.seconds)
+    about["load average at end"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    report = "\n".join(
+        [
+            *(f"- {key}: {value}" for key, value in about.items()),
+            "",
+            table(
+                [
+                    "measure",
+                    "Clips (gunicorn)",
+                    "nginx static",
+                    "Clips / nginx",
+                    "notes",
+                ],
+                rows,
+            ),
+            "",
+            table(["goal", "measured", "verdict"], goals),
+        ]
+    )
+    print(report)
+    write_report(args.out, report)
+    print(f"bench: wrote {args.out}")
+
+
+def write_report(path: Path, report: str) -> None:
+    """Replace the generated block of results.md, keeping the notes around it."""
+    block = f"{BEGIN}\n{report}\n{END}"
+    text = path.read_text() if path.exists() else f"# Benchmark results\n\n{block}\n"
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < 0:
+        text = f"{text.rstrip()}\n\n{block}\n"
+    else:
+        text = text[:start] + block + text[end + len(END) :]
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""End to end in headless Chromium: press play, let it play, seek; one play counts.
+
+Needs Debian's chromium and chromium-driver. Without them the test is skipped
+locally and fails under CI (CI set), where .ci/run installs them.
+Set CLIPS_SCREENSHOT_DIR=docs to refresh the README's screenshots.
+"""
+
+import datetime
+import io
+import json
+import os
+import random
+import wave
+from pathlib import Path
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.management import call_command
+from django.utils import timezone
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.wait import WebDriverWait
+
+from clips.models import Clip, Genre, Play
+from clips.sample_audio import sample_wav
+from clips.selectors import clip_stats
+from clips.tests.factories import PlayTotalFactory
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+    "--mute-audio",  # no sound device here
+    "--window-size=1100,860",
+)
+# Twenty minutes of audio: far more than Chromium buffers ahead, so seeking near the end
+# sends a real Range request that the server must not count as a play.
+LONG_CLIP_REPEATS = 200
+SEEK_TO_SECONDS = 1080
+WAIT_SECONDS = 20
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory) -> WebDriver:
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        reason = "needs Debian's chromium and chromium-driver packages"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}: .ci/run must install them")
+        pytest.skip(reason)
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium')}")
+    # The DevTools network log shows which Range requests the player sent.
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    # An explicit driver path: Selenium Manager never downloads a driver.
+    driver = webdriver.Chrome(
+        options=options, service=Service(executable_path=CHROMEDRIVER)
+    )
+    yield driver
+    driver.quit()
+
+
+def long_clip() -> Clip:
+    """A twenty-minute take of the rain sample: real, playable WAV audio."""
+    with wave.open(io.BytesIO(sample_wav("rain.wav"))) as sample:
+        params, frames = sample.getparams(), sample.readframes(sample.getnframes())
+    out = io.BytesIO()
+    with wave.open(out, "wb") as long_wav:
+        long_wav.setparams(params)
+        long_wav.writeframes(frames * LONG_CLIP_REPEATS)
+    audio = out.getvalue()
+    clip = Clip(
+        title="Window Rain (twenty-minute take)",
+        genre=Genre.FIELD_RECORDING,
+        duration_seconds=params.nframes * LONG_CLIP_REPEATS / params.framerate,
+        content_type="audio/wav",
+        size_bytes=len(audio),
+    )
+    clip.audio_file.save("long-rain.wav", ContentFile(audio))
+    return clip
+
+
+def give_history(clips: list[Clip]) -> None:
+    """Plays on earlier days, so counts and charts look like a library in use."""
+    now, rng = timezone.now(), random.Random(5)  # noqa: S311 (not security)
+    for clip in clips:
+        plays = [
+            Play(clip=clip, played_at=now - datetime.timedelta(days=day))
+            for day in range(1, 30)
+            for _ in range(rng.choice((0, 1, 1, 2, 3, 5)))
+        ]
+        Play.objects.bulk_create(plays)
+        PlayTotalFactory(clip=clip, play_count=len(plays), last_played_at=now)
+
+
+def press_play(browser: WebDriver, audio: WebElement) -> None:
+    """Click the play button of the native controls, at their left end."""
+    offset = -audio.size["width"] // 2 + 20
+    actions = ActionChains(browser).move_to_element_with_offset(audio, offset, 0)
+    actions.click().perform()
+
+
+def audio_state(browser: WebDriver, audio: WebElement) -> dict:
+    return browser.execute_script(
+        "const a = arguments[0];"
+        "return {time: a.currentTime, paused: a.paused,"
+        " error: a.error && a.error.code};",
+        audio,
+    )
+
+
+def wait_for_time(browser: WebDriver, audio: WebElement, seconds: float) -> None:
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        lambda _: audio_state(browser, audio)["time"] > seconds,
+        f"audio never played past {seconds} s",
+    )
+
+
+def stream_ranges(browser: WebDriver, clip: Clip) -> list[str | None]:
+    """The Range header of each request the page sent for the clip's audio."""
+    url = f"/api/v1/clips/{clip.pk}/stream"
+    ranges = []
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] != "Network.requestWillBeSent":
+            continue
+        request = message["params"]["request"]
+        if request["url"].endswith(url):
+            ranges.append(request["headers"].get("Range"))
+    return ranges
+
+
+def screenshot(browser: WebDriver, name: str) -> None:
+    directory = os.environ.get("CLIPS_SCREENSHOT_DIR")
+    if directory:
+        browser.save_screenshot(str(Path(directory) / name))
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_play_then_seek_in_chromium_plays_audio_and_counts_one_play(
+    browser, live_server
+):
+    call_command("load_samples", verbosity=0)
+    clip = long_clip()
+    give_history(list(Clip.objects.order_by("pk")))
+    plays_before = clip_stats(clip=clip).play_count
+    rows_before = Play.objects.count()
+
+    browser.get(f"{live_server.url}/")
+    audio = browser.find_element(By.CSS_SELECTOR, f"audio[data-clip='{clip.pk}']")
+    press_play(browser, audio)
+    wait_for_time(browser, audio, 1.0)
+    browser.execute_script(f"arguments[0].currentTime = {SEEK_TO_SECONDS}", audio)
+    wait_for_time(browser, audio, SEEK_TO_SECONDS + 1.0)
+    state = audio_state(browser, audio)
+    screenshot(browser, "listener-page.png")
+
+    assert state["error"] is None
+    assert not state["paused"]
+    ranges = stream_ranges(browser, clip)
+    assert ranges[0] == "bytes=0-"
+    assert any(not r.startswith("bytes=0-") for r in ranges[1:]), ranges  # the seek
+    assert clip_stats(clip=clip).play_count == plays_before + 1
+    assert Play.objects.count() == rows_before + 1  # showing the page counted nothing
+
+    browser.get(f"{live_server.url}/clips/{clip.pk}/")
+    assert f"{plays_before + 1} plays in all" in browser.page_source
+    screenshot(browser, "clip-page.png")
