@@ -3,6 +3,7 @@ from rest_framework.filters import SearchFilter
 from rest_framework.pagination import PageNumberPagination
 
 from clips.models import Clip
+from clips.selectors import SEARCH_MAX_TERMS
 
 
 class ClipFilter(django_filters.FilterSet):
@@ -21,7 +22,7 @@ class ClipFilter(django_filters.FilterSet):
 class ClipSearchFilter(SearchFilter):
     """Search on a few short terms, so a 10k-character query stays a small query."""
 
-    max_terms = 8
+    max_terms = SEARCH_MAX_TERMS
     max_term_length = 100
 
     def get_search_terms(self, request):

@@ -150,6 +150,10 @@ CLIPS_ORIGIN_CONNECT_TIMEOUT = float(
 )
 CLIPS_ORIGIN_READ_TIMEOUT = float(os.environ.get("CLIPS_ORIGIN_READ_TIMEOUT", "10"))
 
+# Seconds an anonymous catalogue page (GET /api/v1/clips) is cached per process;
+# 0 turns it off. See ClipViewSet.list and bench/results.md.
+CLIPS_LIST_CACHE_SECONDS = envint("CLIPS_LIST_CACHE_SECONDS", 2)
+
 # "N/period" (s, min, hour, day) per user or client address; empty turns a limit off.
 # The default cache is per process: under gunicorn each worker counts on its own.
 CLIPS_THROTTLE_RATES = {

@@ -8,3 +8,5 @@ from clips_project.settings import *  # noqa: F403
 
 SECURE_SSL_REDIRECT = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Tests see every write at once; test_api.py covers the catalogue cache itself.
+CLIPS_LIST_CACHE_SECONDS = 0

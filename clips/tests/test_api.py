@@ -5,6 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from clips.models import Clip, Genre
+from clips.services import play_record
 from clips.tests.factories import (
     AUDIO_BYTES,
     ClipFactory,
@@ -309,3 +310,35 @@ def test_non_numeric_duration_filter_is_400_with_field_error(client):
     response = client.get(LIST_URL, {"duration_min": "long"})
     assert response.status_code == 400
     assert "duration_min" in response.json()["fields"]
+
+
+class TestListCache:
+    @pytest.fixture(autouse=True)
+    def cache_on(self, settings):
+        settings.CLIPS_LIST_CACHE_SECONDS = 60
+
+    def test_anonymous_catalogue_pages_are_cached_briefly(self, client):
+        clip = ClipFactory()
+        assert client.get(LIST_URL).json()["results"][0]["play_count"] == 0
+        play_record(clip=clip)
+        assert client.get(LIST_URL).json()["results"][0]["play_count"] == 0
+        assert client.get(f"{LIST_URL}/{clip.pk}/stats").json()["play_count"] == 1
+
+    def test_each_query_and_host_has_its_own_page(self, client, settings):
+        settings.ALLOWED_HOSTS = ["testserver", "other.testserver"]
+        ClipFactory(genre=Genre.JAZZ)
+        assert client.get(LIST_URL, {"genre": "jazz"}).json()["count"] == 1
+        assert client.get(LIST_URL, {"genre": "rock"}).json()["count"] == 0
+        other = client.get(LIST_URL, {"genre": "jazz"}, HTTP_HOST="other.testserver")
+        assert other.json()["results"][0]["stream_url"].startswith("http://other.")
+
+    def test_errors_are_not_cached(self, client):
+        assert client.get(LIST_URL, {"page": 2}).status_code == 404
+        ClipFactory.create_batch(21)
+        assert client.get(LIST_URL, {"page": 2}).status_code == 200
+
+    def test_curators_always_see_the_live_catalogue(self, curator_client):
+        clip = ClipFactory()
+        curator_client.get(LIST_URL)
+        play_record(clip=clip)
+        assert curator_client.get(LIST_URL).json()["results"][0]["play_count"] == 1
