@@ -81,6 +81,9 @@ APP_ENV = {
     "SECURE_HSTS_SECONDS": "0",
     "LOG_LEVEL": "WARNING",
     "GUNICORN_BIND": f"{HOST}:{APP_PORT}",
+    # Every client here is 127.0.0.1: per-address rate limits would answer 429.
+    "CLIPS_THROTTLE_STREAM": "",
+    "CLIPS_THROTTLE_WRITE": "",
 }
 
 NGINX_CONF = """\
