@@ -1,4 +1,4 @@
-"""Real processes for the monitoring tests: the app under gunicorn, and Prometheus.
+"""Real processes for tests: the app under gunicorn, and Prometheus.
 
 Each listens on a free loopback port in 18000-18999 and is stopped on exit.
 """
@@ -114,14 +114,24 @@ def _running(
 
 
 @contextmanager
-def gunicorn(workdir: Path, *, metrics_dir: Path, workers: int) -> Iterator[Process]:
-    """The app as in production: clips_project/gunicorn.py, several workers."""
+def gunicorn(
+    workdir: Path,
+    *,
+    workers: int,
+    metrics_dir: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Process]:
+    """The app as in production: clips_project/gunicorn.py, several workers.
+
+    extra_env overrides site_env(workdir), e.g. another DATABASE_URL.
+    """
     port = free_port()
     env = {
         **site_env(workdir),
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": str(workers),
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        **({"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)} if metrics_dir else {}),
+        **(extra_env or {}),
     }
     command = [sys.executable, "-m", "gunicorn", "-c", "clips_project/gunicorn.py"]
     with _running(
