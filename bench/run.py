@@ -204,7 +204,7 @@ def seed() -> Fixtures:
             title=f"Catalogue clip {n}",
             description="A clip in a catalogue of a thousand, for the benchmark. " * 3,
             genre=genres[n % len(genres)],
-            duration_seconds=6.0,
+            duration=6.0,
             audio_file=samples[n % len(samples)].audio_file.name,
             content_type="audio/wav",
             size_bytes=samples[n % len(samples)].size_bytes,
@@ -237,7 +237,7 @@ def big_clip(name: str, size: int):
     return Clip.objects.create(
         title=f"Benchmark {size // MB} MB",
         genre=Genre.OTHER,
-        duration_seconds=min(3600, size / 44_100),
+        duration=min(3600, size / 44_100),
         audio_file=name,
         content_type="audio/wav",
         size_bytes=size,

@@ -24,7 +24,7 @@ class ClipAdmin(admin.ModelAdmin):
     list_display = [
         "title",
         "genre",
-        "duration_seconds",
+        "duration",
         "play_count",
         "last_played_at",
         "created_at",
@@ -33,7 +33,7 @@ class ClipAdmin(admin.ModelAdmin):
     search_fields = ["title", "description"]
     readonly_fields = ["audio_preview", *DERIVED_FIELDS]
     fieldsets = [
-        (None, {"fields": ["title", "description", "genre", "duration_seconds"]}),
+        (None, {"fields": ["title", "description", "genre", "duration"]}),
         (
             "Audio: upload a file or give a URL",
             {"fields": ["audio_file", "audio_url", "audio_preview"]},

@@ -7,12 +7,8 @@ from clips.selectors import SEARCH_MAX_TERMS
 
 
 class ClipFilter(django_filters.FilterSet):
-    duration_min = django_filters.NumberFilter(
-        field_name="duration_seconds", lookup_expr="gte"
-    )
-    duration_max = django_filters.NumberFilter(
-        field_name="duration_seconds", lookup_expr="lte"
-    )
+    duration_min = django_filters.NumberFilter(field_name="duration", lookup_expr="gte")
+    duration_max = django_filters.NumberFilter(field_name="duration", lookup_expr="lte")
 
     class Meta:
         model = Clip

@@ -67,7 +67,8 @@ class Clip(ExportModelOperationsMixin("clip"), models.Model):
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True, max_length=5000)
     genre = models.CharField(max_length=20, choices=Genre.choices, db_index=True)
-    duration_seconds = models.FloatField(
+    duration = models.FloatField(
+        help_text="Length in seconds.",
         validators=[MinValueValidator(0.1), MaxValueValidator(MAX_DURATION_SECONDS)],
     )
     audio_file = models.FileField(

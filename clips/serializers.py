@@ -14,7 +14,7 @@ class ClipInputSerializer(serializers.ModelSerializer):
             "title",
             "description",
             "genre",
-            "duration_seconds",
+            "duration",
             "audio_url",
             "audio_file",
         ]
@@ -36,7 +36,7 @@ class ClipSerializer(serializers.ModelSerializer):
             "title",
             "description",
             "genre",
-            "duration_seconds",
+            "duration",
             "source",
             "audio_url",
             "content_type",

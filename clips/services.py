@@ -27,7 +27,7 @@ def clip_create(
     *,
     title: str,
     genre: str,
-    duration_seconds: float,
+    duration: float,
     description: str = "",
     audio_url: str = "",
     audio_file: UploadedFile | None = None,
@@ -35,7 +35,7 @@ def clip_create(
     clip = Clip(
         title=title,
         genre=genre,
-        duration_seconds=duration_seconds,
+        duration=duration,
         description=description,
         audio_url=audio_url,
         audio_file=audio_file,

@@ -52,7 +52,7 @@ class ClipViewSet(
     filter_backends = [DjangoFilterBackend, ClipSearchFilter, OrderingFilter]
     filterset_class = ClipFilter
     search_fields = ["title", "description"]
-    ordering_fields = ["title", "created_at", "duration_seconds", "play_count"]
+    ordering_fields = ["title", "created_at", "duration", "play_count"]
     ordering = ["-created_at", "-id"]
 
     def get_queryset(self):

@@ -19,7 +19,7 @@ class ClipFactory(DjangoModelFactory):
     title = factory.Sequence(lambda n: f"Clip {n}")
     description = factory.Faker("sentence")
     genre = Genre.AMBIENT
-    duration_seconds = 6.0
+    duration = 6.0
     audio_file = factory.django.FileField(filename="clip.wav", data=AUDIO_BYTES)
     content_type = "audio/wav"
     size_bytes = len(AUDIO_BYTES)

@@ -19,7 +19,7 @@ def form(**overrides) -> dict:
         "title": "Curated",
         "description": "",
         "genre": "jazz",
-        "duration_seconds": "4.5",
+        "duration": "4.5",
         "audio_url": "",
     } | overrides
 

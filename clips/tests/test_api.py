@@ -27,7 +27,7 @@ def valid_payload(**overrides) -> dict:
         "title": "Harbour Bells",
         "description": "Bells over water.",
         "genre": "ambient",
-        "duration_seconds": 12.5,
+        "duration": 12.5,
         "audio_url": "https://audio.example.com/bells.mp3",
     } | overrides
 
@@ -46,7 +46,7 @@ class TestList:
             "id",
             "title",
             "genre",
-            "duration_seconds",
+            "duration",
             "play_count",
             "stream_url",
             "stats_url",
@@ -79,8 +79,8 @@ class TestList:
         assert "genre" in response.json()["fields"]
 
     def test_filter_by_duration(self, client):
-        ClipFactory(duration_seconds=5, title="short")
-        ClipFactory(duration_seconds=50, title="long")
+        ClipFactory(duration=5, title="short")
+        ClipFactory(duration=50, title="long")
         results = client.get(LIST_URL, {"duration_min": 10}).json()["results"]
         assert [clip["title"] for clip in results] == ["long"]
 
@@ -103,6 +103,15 @@ class TestList:
         results = client.get(LIST_URL, {"ordering": "-play_count"}).json()["results"]
         assert [c["id"] for c in results] == [loud.pk, middle.pk, quiet.pk]
         assert [c["play_count"] for c in results] == [9, 3, 0]
+
+    def test_ordering_by_duration(self, client):
+        ClipFactory(duration=50, title="long")
+        ClipFactory(duration=5, title="short")
+        results = client.get(LIST_URL, {"ordering": "duration"}).json()["results"]
+        assert [(c["title"], c["duration"]) for c in results] == [
+            ("short", 5.0),
+            ("long", 50.0),
+        ]
 
     def test_unknown_ordering_is_ignored(self, client):
         ClipFactory.create_batch(2)
@@ -135,11 +144,38 @@ class TestDetail:
         assert response.json()["code"] == "not_found"
 
 
+# The request body of POST /api/v1/clips in the service description, byte for byte.
+DESCRIPTION_BODY = b"""{
+  "title": "New Clip",
+  "description": "A description for the new clip",
+  "genre": "electronic",
+  "duration": 30.5,
+  "audio_url": "https://example.com/path/to/audio.mp3"
+}"""
+
+
 class TestCreate:
     @pytest.fixture
     def client(self, curator_client):
         """Adding clips is for curators; test_auth.py covers everyone else."""
         return curator_client
+
+    def test_the_service_descriptions_body_creates_a_clip(self, client):
+        response = client.post(
+            LIST_URL, DESCRIPTION_BODY, content_type="application/json"
+        )
+        assert response.status_code == 201, response.json()
+        data = response.json()
+        assert data["duration"] == 30.5
+        assert {key: data[key] for key in ("title", "description", "genre")} == {
+            "title": "New Clip",
+            "description": "A description for the new clip",
+            "genre": "electronic",
+        }
+        assert data["audio_url"] == "https://example.com/path/to/audio.mp3"
+        created = client.get(response["Location"]).json()
+        assert created["duration"] == 30.5
+        assert created["id"] == data["id"]
 
     def test_create_clip_with_audio_url(self, client):
         response = client.post(
@@ -169,11 +205,11 @@ class TestCreate:
         [
             ({"title": ""}, "title"),
             ({"title": "x" * 201}, "title"),
-            ({"duration_seconds": 0}, "duration_seconds"),
-            ({"duration_seconds": -3}, "duration_seconds"),
-            ({"duration_seconds": 3601}, "duration_seconds"),
-            ({"duration_seconds": "NaN"}, "duration_seconds"),
-            ({"duration_seconds": "soon"}, "duration_seconds"),
+            ({"duration": 0}, "duration"),
+            ({"duration": -3}, "duration"),
+            ({"duration": 3601}, "duration"),
+            ({"duration": "NaN"}, "duration"),
+            ({"duration": "soon"}, "duration"),
             ({"genre": "polka"}, "genre"),
             ({"audio_url": "ftp://audio.example.com/a.mp3"}, "audio_url"),
             ({"audio_url": "javascript:alert(1)"}, "audio_url"),

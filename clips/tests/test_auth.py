@@ -11,7 +11,7 @@ LIST_URL = "/api/v1/clips"
 PAYLOAD = {
     "title": "Harbour Bells",
     "genre": "ambient",
-    "duration_seconds": 12.5,
+    "duration": 12.5,
     "audio_url": "https://audio.example.com/bells.mp3",
 }
 

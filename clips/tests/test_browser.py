@@ -86,7 +86,7 @@ def long_clip() -> Clip:
     clip = Clip(
         title="Window Rain (twenty-minute take)",
         genre=Genre.FIELD_RECORDING,
-        duration_seconds=params.nframes * LONG_CLIP_REPEATS / params.framerate,
+        duration=params.nframes * LONG_CLIP_REPEATS / params.framerate,
         content_type="audio/wav",
         size_bytes=len(audio),
     )

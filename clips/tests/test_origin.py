@@ -116,7 +116,7 @@ def test_an_internal_audio_url_is_refused_when_a_clip_is_added(curator_client, u
     payload = {
         "title": "x",
         "genre": "ambient",
-        "duration_seconds": 3,
+        "duration": 3,
         "audio_url": url,
     }
     response = curator_client.post(

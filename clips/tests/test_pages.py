@@ -25,7 +25,7 @@ def titles(response) -> list[str]:
 
 
 def test_catalogue_shows_each_clip_with_genre_duration_plays_and_a_player(client):
-    clip = ClipFactory(title="Harbour Bells", genre=Genre.JAZZ, duration_seconds=75.4)
+    clip = ClipFactory(title="Harbour Bells", genre=Genre.JAZZ, duration=75.4)
     PlayTotalFactory(clip=clip, play_count=12)
     page = client.get("/").text
     assert "Harbour Bells" in page

@@ -48,7 +48,7 @@ def test_clip_create_derives_content_type_and_size_from_the_upload():
     clip = services.clip_create(
         title="Upload",
         genre="jazz",
-        duration_seconds=3,
+        duration=3,
         audio_file=SimpleUploadedFile("take.ogg", AUDIO_BYTES),
     )
     assert clip.content_type == "audio/ogg"
@@ -58,7 +58,7 @@ def test_clip_create_derives_content_type_and_size_from_the_upload():
 
 def test_clip_create_rejects_a_clip_without_audio():
     with pytest.raises(ValidationError):
-        services.clip_create(title="Silent", genre="jazz", duration_seconds=3)
+        services.clip_create(title="Silent", genre="jazz", duration=3)
 
 
 def test_switching_a_clip_to_a_url_clears_file_metadata():

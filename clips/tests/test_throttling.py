@@ -8,7 +8,7 @@ pytestmark = pytest.mark.django_db
 PAYLOAD = {
     "title": "Harbour Bells",
     "genre": "ambient",
-    "duration_seconds": 12.5,
+    "duration": 12.5,
     "audio_url": "https://audio.example.com/bells.mp3",
 }
 
