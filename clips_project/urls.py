@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import (
     SpectacularAPIView,
+    SpectacularJSONAPIView,
     SpectacularRedocView,
     SpectacularSwaggerView,
 )
@@ -18,6 +19,14 @@ urlpatterns = [
         name="swagger-ui",
     ),
     path("api/v1/redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # Where the service description promises them: /docs, /redoc, /openapi.json.
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-json"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="openapi-json"), name="docs"),
+    path(
+        "redoc",
+        SpectacularRedocView.as_view(url_name="openapi-json"),
+        name="redoc-root",
+    ),
     # /metrics for Prometheus (exempt from the https redirect in settings).
     path("", include("django_prometheus.urls")),
     # The listener's pages.

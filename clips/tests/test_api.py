@@ -313,9 +313,27 @@ class TestDocs:
             "/api/v1/clips/{id}/stats",
         } <= set(paths)
 
-    @pytest.mark.parametrize("url", ["/api/v1/docs", "/api/v1/redoc"])
-    def test_docs_load_their_assets_locally(self, client, url):
-        html = client.get(url).content.decode()
+    def test_openapi_json_is_the_same_schema_as_json(self, client):
+        response = client.get("/openapi.json")
+        assert response.status_code == 200
+        assert response["Content-Type"].startswith("application/vnd.oai.openapi+json")
+        versioned = client.get("/api/v1/schema", {"format": "json"}).json()
+        assert response.json()["paths"] == versioned["paths"]
+
+    @pytest.mark.parametrize(
+        ("url", "schema_url"),
+        [
+            ("/docs", "/openapi.json"),
+            ("/redoc", "/openapi.json"),
+            ("/api/v1/docs", "/api/v1/schema"),
+            ("/api/v1/redoc", "/api/v1/schema"),
+        ],
+    )
+    def test_docs_load_their_schema_and_assets_locally(self, client, url, schema_url):
+        response = client.get(url)
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert schema_url in html
         assert "drf_spectacular_sidecar" in html
         assert "cdn.jsdelivr.net" not in html
 
