@@ -31,14 +31,14 @@ class ClipAdmin(admin.ModelAdmin):
     ]
     list_filter = ["genre", "created_at"]
     search_fields = ["title", "description"]
-    readonly_fields = ["audio_preview", *DERIVED_FIELDS]
+    readonly_fields = ["audio_preview", "listeners", *DERIVED_FIELDS]
     fieldsets = [
         (None, {"fields": ["title", "description", "genre", "duration"]}),
         (
             "Audio: upload a file or give a URL",
             {"fields": ["audio_file", "audio_url", "audio_preview"]},
         ),
-        ("Derived", {"fields": DERIVED_FIELDS}),
+        ("Derived", {"fields": [*DERIVED_FIELDS, "listeners"]}),
     ]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
@@ -71,8 +71,13 @@ class ClipAdmin(admin.ModelAdmin):
     def last_played_at(self, clip: Clip):
         return clip.last_played_at
 
+    @admin.display(description=f"Listeners, last {selectors.STATS_DAYS} days")
+    def listeners(self, clip: Clip) -> int | str:
+        return selectors.clip_stats(clip=clip).listeners if clip.pk else "-"
+
     @admin.display(description="Preview")
     def audio_preview(self, clip: Clip) -> str:
+        """A player on the stream; staff never count as listeners (clips.plays)."""
         if not clip.pk:
             return "Saved clips can be previewed here."
         src = reverse("clip-stream", args=[clip.pk])

@@ -12,6 +12,8 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
 
+from clips import services
+
 
 def error_body(*, code: str, detail: str, fields: dict | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"code": code, "detail": detail}
@@ -20,9 +22,21 @@ def error_body(*, code: str, detail: str, fields: dict | None = None) -> dict[st
     return body
 
 
-def json_error(status: int, *, code: str, detail: str) -> JsonResponse:
+def json_error(
+    status: int, *, code: str, detail: str, headers: dict[str, str] | None = None
+) -> JsonResponse:
     """Error response for the plain Django views (stream, 404/500 handlers)."""
-    return JsonResponse(error_body(code=code, detail=detail), status=status)
+    return JsonResponse(
+        error_body(code=code, detail=detail), status=status, headers=headers
+    )
+
+
+def stream_error(
+    status: int, *, code: str, detail: str, headers: dict[str, str] | None = None
+) -> JsonResponse:
+    """A stream's JSON error, also counted in clips_stream_errors_total{reason=code}."""
+    services.stream_error_record(reason=code)
+    return json_error(status, code=code, detail=detail, headers=headers)
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:

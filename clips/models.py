@@ -87,6 +87,9 @@ class Clip(ExportModelOperationsMixin("clip"), models.Model):
         help_text="Remote http(s) audio, streamed through by the service.",
     )
     content_type = models.CharField(max_length=100, blank=True)
+    # SHA-256 of the uploaded file, the stream's ETag: it changes with the content,
+    # whatever the size and mtime. Empty until known (filled on first stream).
+    audio_digest = models.CharField(max_length=64, blank=True, editable=False)
     size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -137,13 +140,54 @@ class PlayTotal(ExportModelOperationsMixin("play_total"), models.Model):
 
 
 class Play(ExportModelOperationsMixin("play"), models.Model):
-    """One counted listen, so stats can tell plays per day."""
+    """One counted listen, so stats can tell plays and listeners per day."""
 
     clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="plays")
     played_at = models.DateTimeField(default=timezone.now)
+    # clips.plays.listener_of(): "user:<id>", or a keyed hash renewed every UTC day.
+    # NULL for plays counted before listeners were told apart, so that
+    # Count(distinct) does not lump them together as one listener.
+    listener = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         indexes = [models.Index(fields=["clip", "played_at"])]
 
     def __str__(self) -> str:
         return f"{self.clip} at {self.played_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Listen(models.Model):
+    """An open listen window: this listener's play of this clip was counted then.
+
+    Rows older than CLIPS_LISTEN_WINDOW_SECONDS are deleted (clips.plays), so
+    the table holds only the windows still open.
+    """
+
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="+")
+    listener = models.CharField(max_length=64)
+    started_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clip", "listener"], name="one_open_listen_per_listener"
+            )
+        ]
+        indexes = [models.Index(fields=["started_at"], name="listen_started_at")]
+
+    def __str__(self) -> str:
+        return f"{self.listener} on {self.clip_id} since {self.started_at}"
+
+
+class ListenerKey(models.Model):
+    """The secret that anonymous listeners are hashed with on one UTC day.
+
+    Random, shared by every process through the database, and deleted once its
+    day is over: afterwards nobody can tell which address made a play.
+    """
+
+    day = models.DateField(primary_key=True)
+    key = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"listener key of {self.day}"

@@ -9,6 +9,7 @@ from django import forms
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.defaultfilters import pluralize
 
 from clips import selectors
 from clips.models import Genre
@@ -78,7 +79,10 @@ def chart_bars(plays_per_day: list[DailyPlays]) -> list[ChartBar]:
                 y=round(CHART_HEIGHT - height, 1),
                 width=round(slot - 2, 1),
                 height=height,
-                label=f"{day.date:%a %d %b}: {day.plays}",
+                label=(
+                    f"{day.date:%a %d %b}: {day.plays} play{pluralize(day.plays)}, "
+                    f"{day.listeners} listener{pluralize(day.listeners)}"
+                ),
             )
         )
     return bars

@@ -18,6 +18,7 @@ SEARCH_MAX_TERMS = 8
 class DailyPlays:
     date: datetime.date
     plays: int
+    listeners: int
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,9 @@ class ClipStats:
     clip_id: int
     play_count: int
     last_played_at: datetime.datetime | None
+    # Distinct listeners over the whole period; an anonymous listener's identity
+    # is renewed every UTC day (clips.plays), so they count once per day heard.
+    listeners: int
     plays_per_day: list[DailyPlays]
 
 
@@ -47,23 +51,33 @@ def clip_browse(*, search: str = "", genre: str = "") -> QuerySet[Clip]:
 
 
 def clip_stats(*, clip: Clip, days: int = STATS_DAYS) -> ClipStats:
-    """Totals, and plays per UTC day for the last `days` days, oldest first."""
+    """Totals, and plays and listeners per UTC day for the last `days` days.
+
+    Days run oldest first. Plays counted before listeners were told apart have
+    no listener and add to plays only.
+    """
     total = PlayTotal.objects.filter(clip=clip).first()
     today = timezone.now().date()
     first_day = today - datetime.timedelta(days=days - 1)
-    counted = dict(
-        clip.plays.filter(played_at__date__gte=first_day)
-        .annotate(day=TruncDate("played_at"))
+    recent = clip.plays.filter(played_at__date__gte=first_day)
+    per_day = {
+        row["day"]: row
+        for row in recent.annotate(day=TruncDate("played_at"))
         .values("day")
-        .annotate(plays=Count("id"))
-        .values_list("day", "plays")
-    )
+        .annotate(plays=Count("id"), listeners=Count("listener", distinct=True))
+    }
+    no_plays = {"plays": 0, "listeners": 0}
     return ClipStats(
         clip_id=clip.pk,
         play_count=total.play_count if total else 0,
         last_played_at=total.last_played_at if total else None,
+        listeners=recent.aggregate(n=Count("listener", distinct=True))["n"],
         plays_per_day=[
-            DailyPlays(date=day, plays=counted.get(day, 0))
+            DailyPlays(
+                date=day,
+                plays=per_day.get(day, no_plays)["plays"],
+                listeners=per_day.get(day, no_plays)["listeners"],
+            )
             for day in (first_day + datetime.timedelta(days=n) for n in range(days))
         ],
     )

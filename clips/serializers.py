@@ -80,12 +80,19 @@ class ClipSerializer(serializers.ModelSerializer):
 class DailyPlaysSerializer(serializers.Serializer):
     date = serializers.DateField()
     plays = serializers.IntegerField()
+    listeners = serializers.IntegerField(help_text="Distinct listeners that day.")
 
 
 class ClipStatsSerializer(serializers.Serializer):
     clip_id = serializers.IntegerField()
     play_count = serializers.IntegerField()
     last_played_at = serializers.DateTimeField(allow_null=True)
+    listeners = serializers.IntegerField(
+        help_text=(
+            "Distinct listeners over the days of plays_per_day; an anonymous "
+            "listener counts once per UTC day heard."
+        )
+    )
     plays_per_day = DailyPlaysSerializer(many=True)
 
 

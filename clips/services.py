@@ -1,6 +1,6 @@
-"""Writes: every change to clips and their play statistics goes through here."""
+"""Writes: clips, curators and stream metering (plays are counted in clips.plays)."""
 
-import datetime
+import hashlib
 import time
 from pathlib import PurePath
 from typing import Literal
@@ -8,19 +8,14 @@ from typing import Literal
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.core.files.uploadedfile import UploadedFile
-from django.db import connection, transaction
-from django.db.models import F
-from django.utils import timezone
+from django.db import transaction
 from rest_framework.authtoken.models import Token
 
 from clips import metrics
-from clips.models import AUDIO_CONTENT_TYPES, Clip, Play, PlayTotal
+from clips.models import AUDIO_CONTENT_TYPES, Clip
 
 CURATORS_GROUP = "Curators"
 CURATOR_PERMISSIONS = ["add_clip", "change_clip", "view_clip"]
-
-# Safari probes a media URL with "bytes=0-1" before it really starts playing.
-PROBE_MAX_BYTES = 2
 
 
 def clip_create(
@@ -50,23 +45,34 @@ def clip_save(*, clip: Clip) -> Clip:
         suffix = PurePath(clip.audio_file.name).suffix.lower()
         clip.content_type = AUDIO_CONTENT_TYPES[suffix]
         clip.size_bytes = clip.audio_file.size
+        if not clip.audio_file._committed:  # a new upload: its digest is new too
+            clip.audio_digest = ""
     else:
         # Known only once the origin answers; the stream view passes its headers on.
         clip.content_type = ""
         clip.size_bytes = None
+        clip.audio_digest = ""
     clip.save()
+    if clip.audio_file and not clip.audio_digest:
+        clip_audio_digest(clip=clip)
     return clip
 
 
-def is_new_listen(*, first_byte: int | None, length: int | None) -> bool:
-    """A listen starts at byte 0; later Range chunks and tiny probes don't count.
+def clip_audio_digest(*, clip: Clip) -> str:
+    """The SHA-256 of a clip's stored audio, worked out once and kept on the clip.
 
-    first_byte is None when the start is unknown (a suffix range on a remote clip);
-    length is None when the response runs to the end of an unknown-sized body.
+    It is the stream's ETag, so it must change with the content even when the
+    size and modification time do not. Clips loaded from a fixture or saved
+    before the field existed get theirs on their first stream.
     """
-    if first_byte != 0:
-        return False
-    return length is None or length > PROBE_MAX_BYTES
+    if not clip.audio_digest:
+        digest = hashlib.sha256()
+        with clip.audio_file.storage.open(clip.audio_file.name, "rb") as audio:
+            for block in iter(lambda: audio.read(1024 * 1024), b""):
+                digest.update(block)
+        clip.audio_digest = digest.hexdigest()
+        Clip.objects.filter(pk=clip.pk).update(audio_digest=clip.audio_digest)
+    return clip.audio_digest
 
 
 def stream_error_record(*, reason: str) -> None:
@@ -114,48 +120,6 @@ class StreamMeter:
         )
         if not complete and not self._failed:
             stream_error_record(reason="client_gone")
-
-
-# A listen in one statement, so one round trip and its own transaction: the play
-# row, and the total created or incremented in place (ON CONFLICT locks the row,
-# so concurrent listens queue and none is lost).
-_PLAY_RECORD_SQL = f"""
-WITH play AS (
-    INSERT INTO {Play._meta.db_table} (clip_id, played_at) VALUES (%(clip)s, %(now)s)
-)
-INSERT INTO {PlayTotal._meta.db_table} AS total (clip_id, play_count, last_played_at)
-VALUES (%(clip)s, 1, %(now)s)
-ON CONFLICT (clip_id) DO UPDATE
-SET play_count = total.play_count + 1, last_played_at = EXCLUDED.last_played_at
-"""  # noqa: S608 (table names from our models; values are bound parameters)
-
-
-def play_record(*, clip: Clip) -> None:
-    """Count one listen (a Play row and play_count + 1), then in the metrics."""
-    now = timezone.now()
-    if connection.vendor == "postgresql":
-        # Every counted listen runs this: one round trip instead of four (BEGIN,
-        # UPDATE, INSERT, COMMIT). bench/results.md has the before and after.
-        with connection.cursor() as cursor:
-            cursor.execute(_PLAY_RECORD_SQL, {"clip": clip.pk, "now": now})
-    else:
-        _play_record_portable(clip=clip, now=now)
-    metrics.STREAMS.labels(clip_id=str(clip.pk), genre=clip.genre).inc()
-
-
-@transaction.atomic
-def _play_record_portable(*, clip: Clip, now: datetime.datetime) -> None:
-    """The same with the ORM, for SQLite: a single UPDATE (play_count + 1)."""
-    updated = PlayTotal.objects.filter(clip=clip).update(
-        play_count=F("play_count") + 1, last_played_at=now
-    )
-    if not updated:
-        # First play of this clip: get_or_create survives a concurrent first play.
-        PlayTotal.objects.get_or_create(clip=clip)
-        PlayTotal.objects.filter(clip=clip).update(
-            play_count=F("play_count") + 1, last_played_at=now
-        )
-    Play.objects.create(clip=clip, played_at=now)
 
 
 @transaction.atomic

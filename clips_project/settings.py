@@ -154,6 +154,10 @@ CLIPS_ORIGIN_READ_TIMEOUT = float(os.environ.get("CLIPS_ORIGIN_READ_TIMEOUT", "1
 # 0 turns it off. See ClipViewSet.list and bench/results.md.
 CLIPS_LIST_CACHE_SECONDS = envint("CLIPS_LIST_CACHE_SECONDS", 2)
 
+# A play is a listen (clips/plays.py): one listener's requests for one clip within
+# this many seconds count once.
+CLIPS_LISTEN_WINDOW_SECONDS = envint("CLIPS_LISTEN_WINDOW_SECONDS", 30 * 60)
+
 # "N/period" (s, min, hour, day) per user or client address; empty turns a limit off.
 # The default cache is per process: under gunicorn each worker counts on its own.
 CLIPS_THROTTLE_RATES = {

@@ -49,6 +49,7 @@ class PlayFactory(DjangoModelFactory):
 
     clip = factory.SubFactory(ClipFactory)
     played_at = factory.LazyFunction(timezone.now)
+    listener = factory.Sequence(lambda n: f"anon:{n}")
 
 
 class UserFactory(DjangoModelFactory):

@@ -5,7 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from clips.models import Clip, Genre
-from clips.services import play_record
+from clips.plays import play_record
 from clips.tests.factories import (
     AUDIO_BYTES,
     ClipFactory,
@@ -286,7 +286,12 @@ class TestStats:
         assert data["last_played_at"] is not None
         days = data["plays_per_day"]
         assert len(days) == 30
-        assert days[-1] == {"date": now.date().isoformat(), "plays": 2}
+        assert days[-1] == {
+            "date": now.date().isoformat(),
+            "plays": 2,
+            "listeners": 2,
+        }
+        assert data["listeners"] == 5  # the play 45 days ago is out of the window
         assert days[-3]["plays"] == 3
         assert sum(day["plays"] for day in days) == 5
 
@@ -374,7 +379,7 @@ class TestListCache:
     def test_anonymous_catalogue_pages_are_cached_briefly(self, client):
         clip = ClipFactory()
         assert client.get(LIST_URL).json()["results"][0]["play_count"] == 0
-        play_record(clip=clip)
+        play_record(clip=clip, listener="anon:test")
         assert client.get(LIST_URL).json()["results"][0]["play_count"] == 0
         assert client.get(f"{LIST_URL}/{clip.pk}/stats").json()["play_count"] == 1
 
@@ -394,5 +399,5 @@ class TestListCache:
     def test_curators_always_see_the_live_catalogue(self, curator_client):
         clip = ClipFactory()
         curator_client.get(LIST_URL)
-        play_record(clip=clip)
+        play_record(clip=clip, listener="anon:test")
         assert curator_client.get(LIST_URL).json()["results"][0]["play_count"] == 1

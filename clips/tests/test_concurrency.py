@@ -1,4 +1,4 @@
-"""Concurrent listeners against gunicorn on PostgreSQL: no play is lost."""
+"""Concurrent listeners against gunicorn on PostgreSQL: no play lost, none doubled."""
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,9 +32,10 @@ def gunicorn_url(transactional_db, tmp_path, media_root) -> Iterator[str]:
         yield app.url
 
 
-def listen(url: str) -> int:
+def listen(url: str, user_agent: str) -> int:
     """One browser-like listen: start at byte 0, then seek further in."""
     with requests.Session() as session:
+        session.headers["User-Agent"] = user_agent
         first = session.get(url, headers={"Range": "bytes=0-"}, timeout=60)
         seek = session.get(url, headers={"Range": "bytes=5000-"}, timeout=60)
     assert first.content == AUDIO_BYTES
@@ -42,12 +43,27 @@ def listen(url: str) -> int:
     return first.status_code
 
 
+def listen_concurrently(url: str, user_agents: list[str]) -> list[int]:
+    with ThreadPoolExecutor(max_workers=len(user_agents)) as pool:
+        return list(pool.map(listen, [url] * len(user_agents), user_agents))
+
+
 @pytest.mark.postgres
-def test_200_concurrent_listens_are_all_counted(gunicorn_url):
+def test_200_concurrent_listeners_are_all_counted(gunicorn_url):
     clip = ClipFactory()
     url = f"{gunicorn_url}/api/v1/clips/{clip.pk}/stream"
-    with ThreadPoolExecutor(max_workers=LISTENERS) as pool:
-        statuses = list(pool.map(listen, [url] * LISTENERS))
-    assert statuses == [206] * LISTENERS
+    # One address, 200 browsers: 200 listeners (clips.plays).
+    agents = [f"Browser/{n}" for n in range(LISTENERS)]
+    assert listen_concurrently(url, agents) == [206] * LISTENERS
     assert clip_stats(clip=clip).play_count == LISTENERS
     assert Play.objects.filter(clip=clip).count() == LISTENERS
+    assert clip_stats(clip=clip).listeners == LISTENERS
+
+
+@pytest.mark.postgres
+def test_200_concurrent_requests_of_one_listener_count_once(gunicorn_url):
+    clip = ClipFactory()
+    url = f"{gunicorn_url}/api/v1/clips/{clip.pk}/stream"
+    assert listen_concurrently(url, ["Browser/1"] * LISTENERS) == [206] * LISTENERS
+    assert clip_stats(clip=clip).play_count == 1
+    assert Play.objects.filter(clip=clip).count() == 1

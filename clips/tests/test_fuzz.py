@@ -13,7 +13,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from clips.streaming import ByteRange, RangeNotSatisfiable, parse_range
+from clips.ranges import ByteRange, RangeNotSatisfiable, parse_range
 from clips.tests.factories import AUDIO_BYTES, ClipFactory
 
 EXAMPLES = 40  # per operation; enough to find a 500, small enough for CI

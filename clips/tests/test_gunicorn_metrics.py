@@ -4,6 +4,7 @@ import os
 import shutil
 import signal
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -60,9 +61,10 @@ def plays_by_worker(metrics_dir: Path) -> dict[int, float]:
 
 
 def listen(url: str) -> int:
+    """A new listener (their own User-Agent), so that every listen is a play."""
     # A new connection each time, so that either worker may accept it.
-    response = requests.get(url, headers={"Connection": "close"}, timeout=30)
-    return response.status_code
+    headers = {"Connection": "close", "User-Agent": f"listener-{uuid.uuid4()}"}
+    return requests.get(url, headers=headers, timeout=30).status_code
 
 
 def listen_until_both_workers_served(app, metrics_dir: Path) -> int:

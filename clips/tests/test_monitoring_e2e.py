@@ -8,6 +8,7 @@ except in CI (CI set), where a missing binary fails.
 import json
 import math
 import time
+import uuid
 
 import pytest
 import requests
@@ -100,7 +101,10 @@ def scraped(tmp_path_factory) -> Prometheus:
             prom.wait_for_scrape_after(0)
             for listens in ROUNDS:
                 for clip_id, range_header, status in listens:
-                    headers = {"Range": range_header} if range_header else {}
+                    # Each request a listener of its own, so every listen is a play.
+                    headers = {"User-Agent": f"listener-{uuid.uuid4()}"}
+                    if range_header:
+                        headers["Range"] = range_header
                     url = f"{app.url}/api/v1/clips/{clip_id}/stream"
                     assert (
                         requests.get(url, headers=headers, timeout=10).status_code

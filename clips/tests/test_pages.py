@@ -16,8 +16,9 @@ pytestmark = pytest.mark.django_db
 
 # COUNT(*) for the paginator, then one SELECT of the page's clips with their totals.
 CATALOGUE_QUERIES = 2
-# The clip with its total, its PlayTotal row, then plays grouped by day.
-CLIP_PAGE_QUERIES = 3
+# The clip with its total, its PlayTotal row, plays and listeners grouped by day,
+# then distinct listeners over the 30 days.
+CLIP_PAGE_QUERIES = 4
 
 
 def titles(response) -> list[str]:
@@ -141,19 +142,19 @@ def test_chart_scales_the_busiest_day_to_full_height():
     day = datetime.date(2026, 11, 1)
     bars = chart_bars(
         [
-            DailyPlays(date=day, plays=4),
-            DailyPlays(date=day + datetime.timedelta(days=1), plays=1),
-            DailyPlays(date=day + datetime.timedelta(days=2), plays=0),
+            DailyPlays(date=day, plays=4, listeners=2),
+            DailyPlays(date=day + datetime.timedelta(days=1), plays=1, listeners=1),
+            DailyPlays(date=day + datetime.timedelta(days=2), plays=0, listeners=0),
         ]
     )
     assert [bar.height for bar in bars] == [CHART_HEIGHT, CHART_HEIGHT / 4, 0]
     assert [bar.y + bar.height for bar in bars] == [CHART_HEIGHT] * 3
-    assert bars[0].label == "Sun 01 Nov: 4"
+    assert bars[0].label == "Sun 01 Nov: 4 plays, 2 listeners"
 
 
 def test_chart_of_no_plays_is_flat():
     day = datetime.date(2026, 11, 1)
-    assert chart_bars([DailyPlays(date=day, plays=0)])[0].height == 0
+    assert chart_bars([DailyPlays(date=day, plays=0, listeners=0)])[0].height == 0
 
 
 @pytest.mark.parametrize(

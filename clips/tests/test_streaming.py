@@ -1,10 +1,12 @@
 import os
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from clips import services
+from clips.ranges import ByteRange, RangeNotSatisfiable, parse_range
 from clips.selectors import clip_stats
-from clips.streaming import ByteRange, RangeNotSatisfiable, parse_range
 from clips.tests.factories import AUDIO_BYTES, ClipFactory
 
 SIZE = len(AUDIO_BYTES)
@@ -177,36 +179,67 @@ class TestStreamFile:
 
 
 @pytest.mark.django_db
-class TestPlayCounting:
-    def test_get_without_range_counts_a_play(self, client):
-        clip = ClipFactory()
-        body(client.get(stream_url(clip)))
-        assert plays(clip) == 1
+class TestHttpEdgeCases:
+    """Answers checked against nginx serving the same file (issue 9)."""
 
-    def test_range_from_byte_zero_counts_a_play(self, client):
+    def test_304_has_no_content_length(self, client):
         clip = ClipFactory()
-        client.get(stream_url(clip), HTTP_RANGE="bytes=0-")
-        assert plays(clip) == 1
+        etag = client.head(stream_url(clip))["ETag"]
+        response = client.get(stream_url(clip), HTTP_IF_NONE_MATCH=etag)
+        assert response.status_code == 304
+        assert "Content-Length" not in response
+        assert "Content-Type" not in response
+        assert response["ETag"] == etag
+        assert body(response) == b""
 
-    def test_seek_chunk_does_not_count_a_play(self, client):
+    def test_a_matching_etag_wins_over_an_unsatisfiable_range(self, client):
         clip = ClipFactory()
-        client.get(stream_url(clip), HTTP_RANGE="bytes=0-")
-        client.get(stream_url(clip), HTTP_RANGE="bytes=5000-")
-        client.get(stream_url(clip), HTTP_RANGE="bytes=-500")
-        assert plays(clip) == 1
+        etag = client.head(stream_url(clip))["ETag"]
+        response = client.get(
+            stream_url(clip), HTTP_IF_NONE_MATCH=etag, HTTP_RANGE="bytes=99999-"
+        )
+        assert response.status_code == 304
 
-    def test_safari_probe_of_two_bytes_does_not_count(self, client):
+    @pytest.mark.parametrize(
+        "precondition",
+        [
+            {"HTTP_IF_MATCH": '"not-this-one"'},
+            {"HTTP_IF_UNMODIFIED_SINCE": "Mon, 01 Jan 2001 00:00:00 GMT"},
+        ],
+    )
+    def test_a_failed_precondition_is_412_json(self, client, precondition):
         clip = ClipFactory()
-        client.get(stream_url(clip), HTTP_RANGE="bytes=0-1")
-        assert plays(clip) == 0
-        client.get(stream_url(clip), HTTP_RANGE="bytes=0-")
-        assert plays(clip) == 1
+        response = client.get(stream_url(clip), **precondition)
+        assert response.status_code == 412
+        assert response.json()["code"] == "precondition_failed"
 
-    def test_every_new_listen_counts(self, client):
+    def test_a_matching_if_match_streams(self, client):
         clip = ClipFactory()
-        for _ in range(3):
-            client.get(stream_url(clip))
-        stats = clip_stats(clip=clip)
-        assert stats.play_count == 3
-        assert stats.plays_per_day[-1].plays == 3
-        assert stats.last_played_at is not None
+        etag = client.head(stream_url(clip))["ETag"]
+        response = client.get(stream_url(clip), HTTP_IF_MATCH=etag)
+        assert response.status_code == 200
+
+    @pytest.mark.parametrize("unit", ["Bytes", "BYTES", "bYtEs"])
+    def test_range_units_are_case_insensitive(self, client, unit):
+        clip = ClipFactory()
+        response = client.get(stream_url(clip), HTTP_RANGE=f"{unit}=0-99")
+        assert response.status_code == 206
+        assert body(response) == AUDIO_BYTES[:100]
+
+    def test_files_of_one_size_and_time_have_their_own_etags(self, client):
+        first = ClipFactory(audio_file__data=b"a" * 1000)
+        second = ClipFactory(audio_file__data=b"b" * 1000)
+        storage = first.audio_file.storage
+        mtime = storage.path(first.audio_file.name)
+        os.utime(
+            storage.path(second.audio_file.name), ns=(0, os.stat(mtime).st_mtime_ns)
+        )
+        tags = {client.head(stream_url(clip))["ETag"] for clip in (first, second)}
+        assert len(tags) == 2
+
+    def test_the_etag_changes_with_the_content(self, client):
+        clip = ClipFactory(audio_file__data=b"a" * 1000)
+        before = client.head(stream_url(clip))["ETag"]
+        clip.audio_file = SimpleUploadedFile("clip.wav", b"b" * 1000)
+        services.clip_save(clip=clip)
+        assert client.head(stream_url(clip))["ETag"] != before

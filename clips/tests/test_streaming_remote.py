@@ -104,3 +104,78 @@ class TestStreamRemote:
         clip = RemoteClipFactory(audio_url=httpserver.url_for("/page"))
         response = stream(client, clip)
         assert response["Content-Type"] == "application/octet-stream"
+
+
+NEW_AUDIO = bytes(reversed(AUDIO_BYTES))
+
+
+def _changed_origin_handler(request):
+    """The origin's file has changed (ETag "v2"); it honours Range, not If-Range."""
+    headers = {"ETag": '"v2"', "Last-Modified": "Wed, 25 Nov 2026 10:00:00 GMT"}
+    header = request.headers.get("Range", "")
+    if header.startswith("bytes=") and header.endswith("-"):
+        start = int(header[6:-1])
+        headers["Content-Range"] = f"bytes {start}-{len(NEW_AUDIO) - 1}/10000"
+        return Response(NEW_AUDIO[start:], 206, headers, content_type="audio/wav")
+    return Response(NEW_AUDIO, 200, headers, content_type="audio/wav")
+
+
+def _revalidating_origin_handler(request):
+    """An origin that answers conditional requests itself."""
+    if request.headers.get("If-None-Match") == '"v1"':
+        return Response(status=304, headers={"ETag": '"v1"'})
+    if request.headers.get("If-Match", '"v1"') != '"v1"':
+        return Response(status=412)
+    return Response(AUDIO_BYTES, content_type="audio/wav", headers={"ETag": '"v1"'})
+
+
+@pytest.mark.django_db
+class TestRemotePreconditions:
+    def test_a_stale_if_range_gets_the_whole_new_file_not_a_splice(
+        self, client, httpserver
+    ):
+        httpserver.expect_request("/clip.wav").respond_with_handler(
+            _changed_origin_handler
+        )
+        clip = RemoteClipFactory(audio_url=httpserver.url_for("/clip.wav"))
+        response = stream(client, clip, HTTP_RANGE="bytes=100-", HTTP_IF_RANGE='"v1"')
+        assert response.status_code == 200
+        assert response["ETag"] == '"v2"'
+        assert b"".join(response.streaming_content) == NEW_AUDIO
+
+    def test_a_current_if_range_gets_the_range(self, client, httpserver):
+        httpserver.expect_request("/clip.wav").respond_with_handler(
+            _changed_origin_handler
+        )
+        clip = RemoteClipFactory(audio_url=httpserver.url_for("/clip.wav"))
+        response = stream(client, clip, HTTP_RANGE="bytes=100-", HTTP_IF_RANGE='"v2"')
+        assert response.status_code == 206
+        assert b"".join(response.streaming_content) == NEW_AUDIO[100:]
+
+    def test_a_current_etag_is_304_even_if_the_origin_ignores_it(
+        self, client, remote_clip
+    ):
+        response = stream(client, remote_clip, HTTP_IF_NONE_MATCH='"v1"')
+        assert response.status_code == 304
+        assert response["ETag"] == '"v1"'
+        assert "Content-Length" not in response
+        assert clip_stats(clip=remote_clip).play_count == 0
+
+    def test_an_origin_that_revalidates_is_asked(self, client, httpserver):
+        httpserver.expect_request("/clip.wav").respond_with_handler(
+            _revalidating_origin_handler
+        )
+        clip = RemoteClipFactory(audio_url=httpserver.url_for("/clip.wav"))
+        assert stream(client, clip, HTTP_IF_NONE_MATCH='"v1"').status_code == 304
+        forwarded = httpserver.log[-1][0].headers
+        assert forwarded["If-None-Match"] == '"v1"'
+        response = stream(client, clip, HTTP_IF_MATCH='"v0"')
+        assert response.status_code == 412
+        assert response.json()["code"] == "precondition_failed"
+        assert clip_stats(clip=clip).play_count == 0
+
+    def test_if_match_fails_even_if_the_origin_ignores_it(self, client, remote_clip):
+        response = stream(client, remote_clip, HTTP_IF_MATCH='"v0"')
+        assert response.status_code == 412
+        assert response.json()["code"] == "precondition_failed"
+        assert clip_stats(clip=remote_clip).play_count == 0

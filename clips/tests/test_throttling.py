@@ -17,9 +17,10 @@ def test_streaming_past_the_limit_is_429_with_retry_after(client, settings):
     settings.CLIPS_THROTTLE_RATES = {"stream": "2/min", "clip_write": ""}
     clip = ClipFactory()
     url = f"/api/v1/clips/{clip.pk}/stream"
-    assert client.get(url).status_code == 200
-    assert client.get(url).status_code == 200
-    response = client.get(url)
+    # Two browsers behind one address: two listeners, one rate limit.
+    assert client.get(url, HTTP_USER_AGENT="A").status_code == 200
+    assert client.get(url, HTTP_USER_AGENT="B").status_code == 200
+    response = client.get(url, HTTP_USER_AGENT="C")
     assert response.status_code == 429
     assert response.json()["code"] == "throttled"
     assert 0 < int(response["Retry-After"]) <= 60

@@ -1,0 +1,78 @@
+"""The play rule over real connections: gunicorn, sockets, ffprobe (issue 9's rows)."""
+
+import socket
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from clips.tests.servers import Process, gunicorn, require_tool, site_create
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory) -> Process:
+    """One worker of two threads, so that requests queue as on a busy server."""
+    workdir = tmp_path_factory.mktemp("plays")
+    site_create(workdir)
+    extra_env = {"CLIPS_THROTTLE_STREAM": "", "GUNICORN_THREADS": "2"}
+    with gunicorn(workdir, workers=1, extra_env=extra_env) as server:
+        yield server
+
+
+def settled_plays(app: Process, clip_id: int) -> int:
+    """The clip's play count once the server has worked through its queue."""
+    url = f"{app.url}/api/v1/clips/{clip_id}/stats"
+    count, deadline = None, time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        latest = requests.get(url, timeout=30).json()["play_count"]
+        if latest == count:
+            return count
+        count = latest
+    pytest.fail("the play count kept changing for 30 s")
+
+
+def test_gets_closed_before_a_byte_was_read_count_one_play(app):
+    address = urlsplit(app.url)
+    request = (
+        f"GET /api/v1/clips/1/stream HTTP/1.1\r\nHost: {address.netloc}\r\n"
+        "User-Agent: impatient\r\n\r\n"
+    ).encode()
+    for _ in range(20):
+        with socket.create_connection((address.hostname, address.port)) as sock:
+            sock.sendall(request)
+    assert settled_plays(app, 1) == 1
+
+
+def test_ffprobe_reading_the_header_twice_is_one_play(app):
+    ffprobe = require_tool("ffprobe", package="ffmpeg")
+    command = [ffprobe, "-v", "error", "-show_entries", "format=duration"]
+    for _ in range(2):
+        result = subprocess.run(
+            [*command, "-of", "csv=p=0", f"{app.url}/api/v1/clips/2/stream"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        assert float(result.stdout) > 1
+    assert settled_plays(app, 2) == 1
+
+
+def test_requests_queued_behind_busy_threads_count_one_play(app):
+    """A client that gives up on queued requests (0.2 s) is still one listener."""
+
+    def impatient_get(_: int) -> bool:
+        try:
+            requests.get(f"{app.url}/api/v1/clips/3/stream", timeout=0.2)
+        except requests.RequestException:
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        answered = list(pool.map(impatient_get, range(300)))
+    assert not all(answered)  # some really were abandoned in the queue
+    assert settled_plays(app, 3) == 1
