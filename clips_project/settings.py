@@ -1,8 +1,8 @@
 """Settings for the Clips service.
 
 Every environment variable the service reads is read here, and only here.
-With nothing set it runs on SQLite and local media, which needs DEBUG=1 for a
-development SECRET_KEY; production sets DEBUG=0 and must provide the secrets.
+With nothing set but DEBUG=1 it runs on SQLite and local media with a development
+SECRET_KEY; production (DEBUG=0) must name its database and provide the secrets.
 """
 
 import os
@@ -94,13 +94,51 @@ TEMPLATES = [
     },
 ]
 
-# postgres://user:pass@host:5432/name in production; a local SQLite file otherwise.
+# The service description's names; the password may be empty (trust, peer, .pgpass).
+POSTGRES_VARIABLES = (
+    "POSTGRES_SERVER",
+    "POSTGRES_USER",
+    "POSTGRES_PASSWORD",
+    "POSTGRES_DB",
+    "POSTGRES_PORT",
+)
+POSTGRES_REQUIRED = ("POSTGRES_SERVER", "POSTGRES_USER", "POSTGRES_DB")
+
+
+def database_from_env() -> dict:
+    """DATABASE_URL if set, else the POSTGRES_* variables, else (DEBUG only) SQLite."""
+    if url := os.environ.get("DATABASE_URL"):
+        return dict(dj_database_url.parse(url))
+    postgres = {name: os.environ.get(name, "") for name in POSTGRES_VARIABLES}
+    if not any(postgres.values()):
+        # Production names its database rather than silently writing a local file.
+        if not DEBUG:
+            raise ImproperlyConfigured(
+                "No database configured: set DATABASE_URL, or POSTGRES_SERVER, "
+                "POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB (and POSTGRES_PORT, "
+                "default 5432). The SQLite file db.sqlite3 is used only with DEBUG=1."
+            )
+        return dict(dj_database_url.parse(f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))
+    if missing := [name for name in POSTGRES_REQUIRED if not postgres[name]]:
+        given = ", ".join(name for name, value in postgres.items() if value)
+        raise ImproperlyConfigured(
+            f"{', '.join(missing)} must be set along with the other POSTGRES_* "
+            f"variables (set: {given})."
+        )
+    # Handed to psycopg as they are: no URL to quote, so any character works.
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": postgres["POSTGRES_SERVER"],
+        "PORT": envint("POSTGRES_PORT", 5432),
+        "NAME": postgres["POSTGRES_DB"],
+        "USER": postgres["POSTGRES_USER"],
+        "PASSWORD": postgres["POSTGRES_PASSWORD"],
+    }
+
+
 DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=envint("DATABASE_CONN_MAX_AGE", 60),
-        conn_health_checks=True,
-    )
+    "default": database_from_env()
+    | {"CONN_MAX_AGE": envint("DATABASE_CONN_MAX_AGE", 60), "CONN_HEALTH_CHECKS": True}
 }
 # django-prometheus' wrappers of the same backends count queries and their errors.
 DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
