@@ -128,6 +128,8 @@ class ProbeMiddleware:
             return response
         response = probe(request)
         add_never_cache_headers(response)
+        # CommonMiddleware, which would set it, never sees the probes.
+        response.headers["Content-Length"] = str(len(response.content))
         return response
 
 
