@@ -25,6 +25,17 @@ def json_error(status: int, *, code: str, detail: str) -> JsonResponse:
     return JsonResponse(error_body(code=code, detail=detail), status=status)
 
 
+def method_not_allowed(request: HttpRequest) -> JsonResponse:
+    """405 for the plain Django views and probes that only read (GET, HEAD)."""
+    response = json_error(
+        405,
+        code="method_not_allowed",
+        detail=f"Method {request.method} not allowed.",
+    )
+    response.headers["Allow"] = "GET, HEAD"
+    return response
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF exception handler: a service's Django ValidationError is a 400 too."""
     if isinstance(exc, DjangoValidationError):

@@ -25,7 +25,7 @@ from health_check.checks import Database, Storage
 from health_check.exceptions import ServiceUnavailable
 
 from clips import metrics
-from clips.errors import error_body, is_api, json_error
+from clips.errors import error_body, is_api, json_error, method_not_allowed
 
 # Seconds a client is asked to wait before retrying while the database is down.
 RETRY_AFTER_SECONDS = 5
@@ -119,13 +119,7 @@ class ProbeMiddleware:
         if probe is None:
             return self.get_response(request)
         if request.method not in ("GET", "HEAD"):
-            response = json_error(
-                405,
-                code="method_not_allowed",
-                detail=f"Method {request.method} not allowed.",
-            )
-            response.headers["Allow"] = "GET, HEAD"
-            return response
+            return method_not_allowed(request)
         response = probe(request)
         add_never_cache_headers(response)
         # CommonMiddleware, which would set it, never sees the probes.
