@@ -18,7 +18,7 @@ from django.utils.http import http_date, parse_http_date_safe, quote_etag
 from django.views.decorators.csrf import csrf_exempt
 
 from clips import selectors, services
-from clips.errors import json_error
+from clips.errors import json_error, method_not_allowed
 from clips.models import Clip
 from clips.origin import OriginBlocked, OriginTooLarge, origin_open
 from clips.throttling import StreamThrottle
@@ -170,13 +170,7 @@ def clip_stream(request: HttpRequest, pk: int) -> HttpResponse:
     """Stream a clip's audio (GET, HEAD, Range); a GET that starts a listen counts."""
     started = time.perf_counter()
     if request.method not in ("GET", "HEAD"):
-        response = json_error(
-            405,
-            code="method_not_allowed",
-            detail=f"Method {request.method} not allowed.",
-        )
-        response.headers["Allow"] = "GET, HEAD"
-        return response
+        return method_not_allowed(request)
     throttle = StreamThrottle()
     if not throttle.allow_request(request, None):
         response = json_error(429, code="throttled", detail="Too many stream requests.")

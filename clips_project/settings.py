@@ -63,8 +63,12 @@ INSTALLED_APPS = [
 
 # django-prometheus times each request between its Before (first) and After (last)
 # middleware; /metrics sums every gunicorn worker (PROMETHEUS_MULTIPROC_DIR).
+# /healthz and /readyz are answered before SecurityMiddleware and CommonMiddleware,
+# whatever the Host or scheme; a database outage gives 503s, not 500s (clips/health.py).
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "clips.health.ProbeMiddleware",
+    "clips.health.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -241,12 +245,16 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # django-health-check logs each failed check with a traceback; /readyz logs
+    # one line per failed probe instead. Its unexpected errors (ERROR) still show.
+    "loggers": {"health_check": {"level": "ERROR"}},
 }
 
 # Behind a TLS-terminating proxy in production; all of these are on when DEBUG is off.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^metrics$", r"^healthz$"]
+# The probes are answered before the redirect anyway; listed so they stay exempt.
+SECURE_REDIRECT_EXEMPT = [r"^metrics$", r"^healthz$", r"^readyz$"]
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)

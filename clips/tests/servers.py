@@ -80,21 +80,26 @@ def site_create(workdir: Path) -> None:
 class Process:
     url: str
     process: subprocess.Popen
-    log: Path
+    log: Path  # stdout
+    errors: Path  # stderr: for gunicorn, its error log and the app's logging
 
     def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
+        return self.log.read_text(errors="replace") + self.error_text()
+
+    def error_text(self) -> str:
+        return self.errors.read_text(errors="replace")
 
 
 @contextmanager
 def _running(
     command: list[str], *, url: str, ready_path: str, env: dict[str, str], log: Path
 ) -> Iterator[Process]:
-    with log.open("wb") as out:
+    errors = log.with_suffix(".err")
+    with log.open("wb") as out, errors.open("wb") as err:
         process = subprocess.Popen(
-            command, cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT
+            command, cwd=BASE_DIR, env=env, stdout=out, stderr=err
         )
-    running = Process(url=url, process=process, log=log)
+    running = Process(url=url, process=process, log=log, errors=errors)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -142,7 +147,7 @@ def gunicorn(
     with _running(
         [*command, "clips_project.wsgi"],
         url=f"http://127.0.0.1:{port}",
-        ready_path="/metrics",
+        ready_path="/healthz",
         env=env,
         log=workdir / f"gunicorn-{port}.log",
     ) as app:

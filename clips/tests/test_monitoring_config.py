@@ -36,6 +36,7 @@ DASHBOARD_PANELS = {
     "Error rate",
     "Stream duration p50 / p95 / p99",
     "Stream time to first byte p50 / p95 / p99",
+    "Database unavailable",
 }
 
 
@@ -246,9 +247,11 @@ def test_compose_volumes_are_declared_and_mounted_paths_exist(compose):
 
 
 def test_compose_services_have_healthchecks(compose):
-    for name in ("db", "prometheus", "grafana"):
+    for name in ("db", "app", "prometheus", "grafana"):
         assert compose["services"][name]["healthcheck"]["test"], name
-    # The app's comes with its image.
+    # Compose asks the app if it is ready, the image only if it is alive; both
+    # commands are run against gunicorn in test_health_gunicorn.py.
+    assert compose["services"]["app"]["healthcheck"]["test"][-1] == "/readyz"
     assert "HEALTHCHECK" in (BASE_DIR / "Dockerfile").read_text()
 
 
