@@ -56,6 +56,15 @@ def assert_preflight_allows(response, *, origin: str, method: str, headers) -> N
     assert "access-control-allow-credentials" not in answer
 
 
+def post_clip(client, *, origin: str, token: str):
+    return client.post(
+        LIST_URL,
+        CLIP_BODY,
+        content_type="application/json",
+        headers={"Origin": origin, "Authorization": f"Token {token}"},
+    )
+
+
 @pytest.fixture
 def public_paths() -> dict[str, str]:
     clip = ClipFactory()
@@ -148,12 +157,7 @@ def test_a_preflight_for_a_post_from_a_listed_origin_allows_the_token(client, se
 
 def test_a_listed_origin_adds_a_clip_with_a_curators_token(client, settings, token):
     settings.CORS_ALLOWED_ORIGINS = [CURATORS]
-    response = client.post(
-        LIST_URL,
-        CLIP_BODY,
-        content_type="application/json",
-        headers={"Origin": CURATORS, "Authorization": f"Token {token}"},
-    )
+    response = post_clip(client, origin=CURATORS, token=token)
     assert response.status_code == 201
     assert cors_headers(response) == {
         "access-control-allow-origin": CURATORS,
@@ -167,12 +171,7 @@ def test_a_write_from_an_unlisted_origin_is_not_readable_by_its_page(
     # A browser never sends it (its preflight fails); a script without a browser
     # is no different from curl, so the token alone decides.
     settings.CORS_ALLOWED_ORIGINS = [CURATORS]
-    response = client.post(
-        LIST_URL,
-        CLIP_BODY,
-        content_type="application/json",
-        headers={"Origin": PLAYER, "Authorization": f"Token {token}"},
-    )
+    response = post_clip(client, origin=PLAYER, token=token)
     assert "access-control-allow-origin" not in cors_headers(response)
 
 
