@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
+    "corsheaders",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_prometheus",
@@ -68,6 +70,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "clips.health.ProbeMiddleware",
+    # Before anything else that can answer (whitenoise, CommonMiddleware), as it asks.
+    "corsheaders.middleware.CorsMiddleware",
     "clips.health.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -202,6 +206,32 @@ CLIPS_THROTTLE_RATES = {
     "stream": os.environ.get("CLIPS_THROTTLE_STREAM", "300/min"),
     "clip_write": os.environ.get("CLIPS_THROTTLE_WRITE", "60/hour"),
 }
+
+# CORS (django-cors-headers) on the API and its schema only. Any origin may read
+# (GET, HEAD, OPTIONS: the receiver in clips/cors.py); writes only from the origins
+# listed here, e.g. "https://curators.example.com", sending a curator's Token.
+# No cookies cross-origin, so never Access-Control-Allow-Credentials.
+CORS_URLS_REGEX = r"^/(api/v1/(clips(/.*)?|schema)|openapi\.json)$"
+CORS_ALLOWED_ORIGINS = envlist("CORS_ALLOWED_ORIGINS")
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_METHODS = ("GET", "HEAD", "OPTIONS", "POST")
+# Range for seeking; the conditional ones for players that revalidate a stream.
+CORS_ALLOW_HEADERS = (
+    *cors_default_headers,
+    "range",
+    "if-range",
+    "if-none-match",
+    "if-modified-since",
+)
+# Location of a new clip, Retry-After of a 429, and what a player needs to seek.
+CORS_EXPOSE_HEADERS = (
+    "Content-Range",
+    "Accept-Ranges",
+    "Content-Length",
+    "ETag",
+    "Location",
+    "Retry-After",
+)
 
 REST_FRAMEWORK = {
     # Token first, so an anonymous write gets 401 with WWW-Authenticate, not 403.

@@ -1,4 +1,5 @@
 """End to end in headless Chromium: press play, let it play, seek; one play counts.
+And a page on another origin uses the API as far as CORS lets it.
 
 Needs Debian's chromium and chromium-driver. Without them the test is skipped
 locally and fails under CI (CI set), where .ci/run installs them.
@@ -28,7 +29,8 @@ from selenium.webdriver.support.wait import WebDriverWait
 from clips.models import Clip, Genre, Play
 from clips.sample_audio import sample_wav
 from clips.selectors import clip_stats
-from clips.tests.factories import PlayTotalFactory
+from clips.services import curator_create
+from clips.tests.factories import AUDIO_BYTES, ClipFactory, PlayTotalFactory
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -181,3 +183,57 @@ def test_play_then_seek_in_chromium_plays_audio_and_counts_one_play(
     browser.get(f"{live_server.url}/clips/{clip.pk}/")
     assert f"{plays_before + 1} plays in all" in browser.page_source
     screenshot(browser, "clip-page.png")
+
+
+# A page on http://localhost:port calls the API on http://127.0.0.1:port: another
+# origin, so Chromium itself enforces the CORS answers (clips/cors.py).
+CROSS_ORIGIN_CALLS = """
+const [api, clipId, token, done] = arguments;
+const result = {};
+try {
+    // A simple Range alone needs no preflight; If-None-Match makes Chromium ask.
+    const stream = await fetch(`${api}/api/v1/clips/${clipId}/stream`, {
+        headers: {Range: "bytes=100-199", "If-None-Match": '"an-old-etag"'}});
+    result.stream = {status: stream.status,
+                     contentRange: stream.headers.get("Content-Range"),
+                     etag: stream.headers.get("ETag"),
+                     bytes: (await stream.arrayBuffer()).byteLength};
+} catch (error) { result.stream = String(error); }
+try {
+    const post = await fetch(`${api}/api/v1/clips`, {
+        method: "POST",
+        headers: {Authorization: `Token ${token}`, "Content-Type": "application/json"},
+        body: JSON.stringify({title: "Cross-origin", genre: "jazz", duration: 6,
+                              audio_url: "https://example.com/a.mp3"})});
+    result.post = post.status;
+} catch (error) { result.post = String(error); }
+done(result);
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_page_on_another_origin_seeks_a_stream_and_posts_only_when_listed(
+    browser, live_server, settings
+):
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "127.0.0.1"]
+    api = live_server.url.replace("localhost", "127.0.0.1")
+    clip = ClipFactory()
+    _, token = curator_create(username="curator")
+    browser.get(f"{live_server.url}/")
+
+    def calls() -> dict:
+        return browser.execute_async_script(CROSS_ORIGIN_CALLS, api, clip.pk, token.key)
+
+    unlisted = calls()
+    stream = unlisted["stream"]
+    assert isinstance(stream, dict), stream  # else the error Chromium gave
+    assert stream["status"] == 206
+    assert stream["contentRange"] == f"bytes 100-199/{len(AUDIO_BYTES)}"
+    assert stream["etag"].startswith('"')
+    assert stream["bytes"] == 100
+    assert unlisted["post"] == "TypeError: Failed to fetch"
+    assert not Clip.objects.filter(title="Cross-origin").exists()  # never sent
+
+    settings.CORS_ALLOWED_ORIGINS = [live_server.url]
+    assert calls()["post"] == 201
