@@ -6,5 +6,6 @@ class ClipsConfig(AppConfig):
     verbose_name = "Clips"
 
     def ready(self) -> None:
-        # Register the stream metrics at start-up, so /metrics shows them at 0.
-        from clips import metrics  # noqa: F401
+        # Register the stream metrics at start-up, so /metrics shows them at 0,
+        # and the signal receivers.
+        from clips import metrics, signals  # noqa: F401

@@ -23,11 +23,11 @@ MONITORING = BASE_DIR / "monitoring"
 PORTS = range(18000, 19000)
 
 
-def require_tool(name: str) -> str:
-    """Path of a monitoring binary; in CI a missing one fails instead of skipping."""
+def require_tool(name: str, package: str = "prometheus") -> str:
+    """Path of a binary from Debian; in CI a missing one fails instead of skipping."""
     path = shutil.which(name)
     if path is None:
-        message = f"needs `{name}` (Debian package prometheus; .ci/run installs it)"
+        message = f"needs `{name}` (Debian package {package}; .ci/run installs it)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
@@ -61,7 +61,7 @@ def site_env(workdir: Path) -> dict[str, str]:
 
 def site_create(workdir: Path) -> None:
     """Migrate and load the six sample clips (ids 1-6)."""
-    for command in (["migrate", "--noinput"], ["load_samples"]):
+    for command in (["migrate", "--noinput"], ["loaddata", "sample_clips"]):
         subprocess.run(
             [sys.executable, "manage.py", *command, "-v0"],
             cwd=BASE_DIR,
