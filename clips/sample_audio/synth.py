@@ -71,14 +71,11 @@ class Mix:
             self.add(at + k * delay, sound, gain * feedback**k, side)
 
 
-def envelope(
-    frames: int, attack: float, release: float, hold_until: float | None = None
-) -> list[float]:
-    """Raised-cosine attack and release, in seconds; the release starts at the end
-    or at `hold_until`."""
+def envelope(frames: int, attack: float, release: float) -> list[float]:
+    """Raised-cosine attack and release (seconds) over `frames` samples."""
     attack_n = max(1, int(attack * RATE))
     release_n = max(1, int(release * RATE))
-    release_at = frames - release_n if hold_until is None else int(hold_until * RATE)
+    release_at = frames - release_n
     out = []
     for t in range(frames):
         value = 1.0
@@ -320,7 +317,9 @@ def square_lead(midi: int, seconds: float = 0.22) -> list[float]:
     ]
 
 
-def chord_stab(chord: tuple[int, ...], seconds: float, cutoff: Sequence[float]):
+def chord_stab(
+    chord: tuple[int, ...], seconds: float, cutoff: Sequence[float]
+) -> list[list[float]]:
     """Detuned saws of a chord through a (swept) two-pole low-pass: left, right."""
     frames = int(seconds * RATE)
     sides = []
