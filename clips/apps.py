@@ -8,8 +8,9 @@ class ClipsConfig(AppConfig):
     def ready(self) -> None:
         from corsheaders.signals import check_request_enabled
 
-        # Register the stream metrics at start-up, so /metrics shows them at 0.
-        from clips import metrics  # noqa: F401
+        # Register the stream metrics at start-up, so /metrics shows them at 0,
+        # and the signal receivers.
+        from clips import metrics, signals  # noqa: F401
         from clips.cors import cors_allow_public_reads
 
         check_request_enabled.connect(

@@ -31,11 +31,11 @@ def tool_missing(message: str) -> NoReturn:
     pytest.skip(message)
 
 
-def require_tool(name: str) -> str:
-    """Path of a monitoring binary; in CI a missing one fails instead of skipping."""
+def require_tool(name: str, package: str = "prometheus") -> str:
+    """Path of a binary from Debian; in CI a missing one fails instead of skipping."""
     path = shutil.which(name)
     if path is None:
-        tool_missing(f"needs `{name}` (Debian package prometheus; .ci/run installs it)")
+        tool_missing(f"needs `{name}` (Debian package {package}; .ci/run installs it)")
     return path
 
 
@@ -66,7 +66,7 @@ def site_env(workdir: Path) -> dict[str, str]:
 
 def site_create(workdir: Path) -> None:
     """Migrate and load the six sample clips (ids 1-6)."""
-    for command in (["migrate", "--noinput"], ["load_samples"]):
+    for command in (["migrate", "--noinput"], ["loaddata", "sample_clips"]):
         subprocess.run(
             [sys.executable, "manage.py", *command, "-v0"],
             cwd=BASE_DIR,

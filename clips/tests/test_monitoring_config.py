@@ -258,7 +258,7 @@ def test_compose_services_have_healthchecks(compose):
 def test_compose_migrates_and_loads_samples_before_the_app(compose):
     services = compose["services"]
     assert "migrate" in services["migrate"]["command"]
-    assert "load_samples" in services["migrate"]["command"]
+    assert "loaddata sample_clips" in services["migrate"]["command"]
     assert services["app"]["depends_on"]["migrate"] == {
         "condition": "service_completed_successfully"
     }
