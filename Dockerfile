@@ -16,6 +16,8 @@ RUN DEBUG=1 python manage.py collectstatic --noinput \
 
 USER clips
 EXPOSE 8000
+# Liveness (clips/health.py): plain http to 127.0.0.1 answers whatever ALLOWED_HOSTS
+# and SECURE_SSL_REDIRECT say; compose asks /readyz instead.
 HEALTHCHECK --interval=15s --timeout=3s --retries=5 \
-    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/v1/clips?page_size=1', timeout=2)"
+    CMD python -m clips_project.probe /healthz
 CMD ["gunicorn", "-c", "clips_project/gunicorn.py", "clips_project.wsgi"]

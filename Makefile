@@ -16,7 +16,7 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 
 run: $(BIN)/.installed
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
-	DEBUG=1 $(BIN)/python manage.py load_samples
+	DEBUG=1 $(BIN)/python manage.py loaddata sample_clips
 	DEBUG=1 $(BIN)/python manage.py runserver $(ADDR)
 
 lint: $(BIN)/.installed

@@ -12,6 +12,7 @@ when missing and run as root). Everything it starts, it stops.
 import argparse
 import getpass
 import http.client
+import itertools
 import os
 import platform
 import re
@@ -196,7 +197,7 @@ def seed() -> Fixtures:
     from clips.models import Clip, Genre, PlayTotal
 
     call_command("migrate", verbosity=0)
-    call_command("load_samples", verbosity=0)
+    call_command("loaddata", "sample_clips", verbosity=0)
     samples = list(Clip.objects.order_by("pk"))
     genres = list(Genre.values)
     clips = Clip.objects.bulk_create(
@@ -204,12 +205,12 @@ def seed() -> Fixtures:
             title=f"Catalogue clip {n}",
             description="A clip in a catalogue of a thousand, for the benchmark. " * 3,
             genre=genres[n % len(genres)],
-            duration=6.0,
-            audio_file=samples[n % len(samples)].audio_file.name,
-            content_type="audio/wav",
-            size_bytes=samples[n % len(samples)].size_bytes,
+            duration=sample.duration,
+            audio_file=sample.audio_file.name,
+            content_type=sample.content_type,
+            size_bytes=sample.size_bytes,
         )
-        for n in range(CATALOGUE_CLIPS)
+        for n, sample in zip(range(CATALOGUE_CLIPS), itertools.cycle(samples))
     )
     PlayTotal.objects.bulk_create(
         PlayTotal(clip=clip, play_count=n % 97) for n, clip in enumerate(clips[::2])

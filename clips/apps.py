@@ -6,5 +6,13 @@ class ClipsConfig(AppConfig):
     verbose_name = "Clips"
 
     def ready(self) -> None:
-        # Register the stream metrics at start-up, so /metrics shows them at 0.
-        from clips import metrics  # noqa: F401
+        from corsheaders.signals import check_request_enabled
+
+        # Register the stream metrics at start-up, so /metrics shows them at 0,
+        # and the signal receivers.
+        from clips import metrics, signals  # noqa: F401
+        from clips.cors import cors_allow_public_reads
+
+        check_request_enabled.connect(
+            cors_allow_public_reads, dispatch_uid="clips.cors_allow_public_reads"
+        )

@@ -39,6 +39,16 @@ def stream_error(
     return json_error(status, code=code, detail=detail, headers=headers)
 
 
+def method_not_allowed(request: HttpRequest) -> JsonResponse:
+    """405 for the plain Django views and probes that only read (GET, HEAD)."""
+    return json_error(
+        405,
+        code="method_not_allowed",
+        detail=f"Method {request.method} not allowed.",
+        headers={"Allow": "GET, HEAD"},
+    )
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF exception handler: a service's Django ValidationError is a 400 too."""
     if isinstance(exc, DjangoValidationError):
@@ -70,19 +80,19 @@ def _as_fields(data: Any) -> dict:
     return {"non_field_errors": data if isinstance(data, list) else [data]}
 
 
-def _is_api(request: HttpRequest) -> bool:
+def is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """handler404: JSON under /api/, Django's page elsewhere."""
-    if _is_api(request):
+    if is_api(request):
         return json_error(404, code="not_found", detail="Not found.")
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """handler500: JSON under /api/, Django's page elsewhere."""
-    if _is_api(request):
+    if is_api(request):
         return json_error(500, code="server_error", detail="Internal server error.")
     return defaults.server_error(request)

@@ -52,6 +52,10 @@ STREAM_ERRORS = Counter(
     "Streams that failed, by reason (see STREAM_ERROR_REASONS).",
     ["reason"],
 )
+DATABASE_UNAVAILABLE = Counter(
+    "clips_database_unavailable_total",
+    "Requests answered 503 because the database could not be reached.",
+)
 
 # Every series exists from start-up at 0, so rate() sees the first error too.
 for _source in STREAM_SOURCES:

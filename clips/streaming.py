@@ -13,7 +13,7 @@ from django.utils.http import http_date
 from django.views.decorators.csrf import csrf_exempt
 
 from clips import plays, ranges, relay, selectors, services
-from clips.errors import json_error, stream_error
+from clips.errors import json_error, method_not_allowed, stream_error
 from clips.models import Clip
 from clips.ranges import ByteRange, RangeNotSatisfiable, Validators
 from clips.throttling import StreamThrottle
@@ -70,12 +70,7 @@ def clip_stream(request: HttpRequest, pk: int) -> HttpResponse:
     """Stream a clip's audio (GET, HEAD, Range); a GET that starts a listen counts."""
     started = time.perf_counter()
     if request.method not in ("GET", "HEAD"):
-        return json_error(
-            405,
-            code="method_not_allowed",
-            detail=f"Method {request.method} not allowed.",
-            headers={"Allow": "GET, HEAD"},
-        )
+        return method_not_allowed(request)
     throttle = StreamThrottle()
     if not throttle.allow_request(request, None):
         return json_error(

@@ -1,14 +1,15 @@
 """Settings for the Clips service.
 
 Every environment variable the service reads is read here, and only here.
-With nothing set it runs on SQLite and local media, which needs DEBUG=1 for a
-development SECRET_KEY; production sets DEBUG=0 and must provide the secrets.
+With nothing set but DEBUG=1 it runs on SQLite and local media with a development
+SECRET_KEY; production (DEBUG=0) must name its database and provide the secrets.
 """
 
 import os
 from pathlib import Path
 
 import dj_database_url
+from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
+    "corsheaders",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_prometheus",
@@ -63,8 +65,14 @@ INSTALLED_APPS = [
 
 # django-prometheus times each request between its Before (first) and After (last)
 # middleware; /metrics sums every gunicorn worker (PROMETHEUS_MULTIPROC_DIR).
+# /healthz and /readyz are answered before SecurityMiddleware and CommonMiddleware,
+# whatever the Host or scheme; a database outage gives 503s, not 500s (clips/health.py).
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "clips.health.ProbeMiddleware",
+    # Before anything else that can answer (whitenoise, CommonMiddleware), as it asks.
+    "corsheaders.middleware.CorsMiddleware",
+    "clips.health.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -94,13 +102,51 @@ TEMPLATES = [
     },
 ]
 
-# postgres://user:pass@host:5432/name in production; a local SQLite file otherwise.
+# The service description's names; the password may be empty (trust, peer, .pgpass).
+POSTGRES_VARIABLES = (
+    "POSTGRES_SERVER",
+    "POSTGRES_USER",
+    "POSTGRES_PASSWORD",
+    "POSTGRES_DB",
+    "POSTGRES_PORT",
+)
+POSTGRES_REQUIRED = ("POSTGRES_SERVER", "POSTGRES_USER", "POSTGRES_DB")
+
+
+def database_from_env() -> dict:
+    """DATABASE_URL if set, else the POSTGRES_* variables, else (DEBUG only) SQLite."""
+    if url := os.environ.get("DATABASE_URL"):
+        return dict(dj_database_url.parse(url))
+    postgres = {name: os.environ.get(name, "") for name in POSTGRES_VARIABLES}
+    if not any(postgres.values()):
+        # Production names its database rather than silently writing a local file.
+        if not DEBUG:
+            raise ImproperlyConfigured(
+                "No database configured: set DATABASE_URL, or POSTGRES_SERVER, "
+                "POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB (and POSTGRES_PORT, "
+                "default 5432). The SQLite file db.sqlite3 is used only with DEBUG=1."
+            )
+        return dict(dj_database_url.parse(f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))
+    if missing := [name for name in POSTGRES_REQUIRED if not postgres[name]]:
+        given = ", ".join(name for name, value in postgres.items() if value)
+        raise ImproperlyConfigured(
+            f"{', '.join(missing)} must be set along with the other POSTGRES_* "
+            f"variables (set: {given})."
+        )
+    # Handed to psycopg as they are: no URL to quote, so any character works.
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": postgres["POSTGRES_SERVER"],
+        "PORT": envint("POSTGRES_PORT", 5432),
+        "NAME": postgres["POSTGRES_DB"],
+        "USER": postgres["POSTGRES_USER"],
+        "PASSWORD": postgres["POSTGRES_PASSWORD"],
+    }
+
+
 DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=envint("DATABASE_CONN_MAX_AGE", 60),
-        conn_health_checks=True,
-    )
+    "default": database_from_env()
+    | {"CONN_MAX_AGE": envint("DATABASE_CONN_MAX_AGE", 60), "CONN_HEALTH_CHECKS": True}
 }
 # django-prometheus' wrappers of the same backends count queries and their errors.
 DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
@@ -165,6 +211,32 @@ CLIPS_THROTTLE_RATES = {
     "clip_write": os.environ.get("CLIPS_THROTTLE_WRITE", "60/hour"),
 }
 
+# CORS (django-cors-headers) on the API and its schema only. Any origin may read
+# (GET, HEAD, OPTIONS: the receiver in clips/cors.py); writes only from the origins
+# listed here, e.g. "https://curators.example.com", sending a curator's Token.
+# No cookies cross-origin, so never Access-Control-Allow-Credentials.
+CORS_URLS_REGEX = r"^/(api/v1/(clips(/.*)?|schema)|openapi\.json)$"
+CORS_ALLOWED_ORIGINS = envlist("CORS_ALLOWED_ORIGINS")
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_METHODS = ("GET", "HEAD", "OPTIONS", "POST")
+# Range for seeking; the conditional ones for players that revalidate a stream.
+CORS_ALLOW_HEADERS = (
+    *cors_default_headers,
+    "range",
+    "if-range",
+    "if-none-match",
+    "if-modified-since",
+)
+# Location of a new clip, Retry-After of a 429, and what a player needs to seek.
+CORS_EXPOSE_HEADERS = (
+    "Content-Range",
+    "Accept-Ranges",
+    "Content-Length",
+    "ETag",
+    "Location",
+    "Retry-After",
+)
+
 REST_FRAMEWORK = {
     # Token first, so an anonymous write gets 401 with WWW-Authenticate, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -207,12 +279,16 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # django-health-check logs each failed check with a traceback; /readyz logs
+    # one line per failed probe instead. Its unexpected errors (ERROR) still show.
+    "loggers": {"health_check": {"level": "ERROR"}},
 }
 
 # Behind a TLS-terminating proxy in production; all of these are on when DEBUG is off.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^metrics$", r"^healthz$"]
+# The probes are answered before the redirect anyway; listed so they stay exempt.
+SECURE_REDIRECT_EXEMPT = [r"^metrics$", r"^healthz$", r"^readyz$"]
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)

@@ -1,8 +1,15 @@
 """Test settings: the real ones, with a throwaway key and no TLS redirect."""
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "test-only-not-a-secret")
+# The suite's SQLite half (`DATABASE_URL=`, no POSTGRES_*) names its database, since
+# the settings fall back to SQLite only with DEBUG=1; pytest-django keeps it in memory.
+if not os.environ.get("DATABASE_URL") and not any(
+    value for name, value in os.environ.items() if name.startswith("POSTGRES_")
+):
+    os.environ["DATABASE_URL"] = f"sqlite:///{Path(__file__).parents[1] / 'db.sqlite3'}"
 
 from clips_project.settings import *  # noqa: F403
 

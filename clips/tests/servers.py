@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 import requests
@@ -23,14 +24,18 @@ MONITORING = BASE_DIR / "monitoring"
 PORTS = range(18000, 19000)
 
 
-def require_tool(name: str) -> str:
-    """Path of a monitoring binary; in CI a missing one fails instead of skipping."""
+def tool_missing(message: str) -> NoReturn:
+    """Skip the test; in CI, where .ci/run installs every tool, fail it."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def require_tool(name: str, package: str = "prometheus") -> str:
+    """Path of a binary from Debian; in CI a missing one fails instead of skipping."""
     path = shutil.which(name)
     if path is None:
-        message = f"needs `{name}` (Debian package prometheus; .ci/run installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        tool_missing(f"needs `{name}` (Debian package {package}; .ci/run installs it)")
     return path
 
 
@@ -61,7 +66,7 @@ def site_env(workdir: Path) -> dict[str, str]:
 
 def site_create(workdir: Path) -> None:
     """Migrate and load the six sample clips (ids 1-6)."""
-    for command in (["migrate", "--noinput"], ["load_samples"]):
+    for command in (["migrate", "--noinput"], ["loaddata", "sample_clips"]):
         subprocess.run(
             [sys.executable, "manage.py", *command, "-v0"],
             cwd=BASE_DIR,
@@ -75,21 +80,26 @@ def site_create(workdir: Path) -> None:
 class Process:
     url: str
     process: subprocess.Popen
-    log: Path
+    log: Path  # stdout
+    errors: Path  # stderr: for gunicorn, its error log and the app's logging
 
     def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
+        return self.log.read_text(errors="replace") + self.error_text()
+
+    def error_text(self) -> str:
+        return self.errors.read_text(errors="replace")
 
 
 @contextmanager
 def _running(
     command: list[str], *, url: str, ready_path: str, env: dict[str, str], log: Path
 ) -> Iterator[Process]:
-    with log.open("wb") as out:
+    errors = log.with_suffix(".err")
+    with log.open("wb") as out, errors.open("wb") as err:
         process = subprocess.Popen(
-            command, cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT
+            command, cwd=BASE_DIR, env=env, stdout=out, stderr=err
         )
-    running = Process(url=url, process=process, log=log)
+    running = Process(url=url, process=process, log=log, errors=errors)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -137,7 +147,7 @@ def gunicorn(
     with _running(
         [*command, "clips_project.wsgi"],
         url=f"http://127.0.0.1:{port}",
-        ready_path="/metrics",
+        ready_path="/healthz",
         env=env,
         log=workdir / f"gunicorn-{port}.log",
     ) as app:

@@ -1,4 +1,5 @@
 """End to end in headless Chromium: press play, let it play, seek; one play counts.
+And a page on another origin uses the API as far as CORS lets it.
 
 Needs Debian's chromium and chromium-driver. Without them the test is skipped
 locally and fails under CI (CI set), where .ci/run installs them.
@@ -8,11 +9,12 @@ Set CLIPS_SCREENSHOT_DIR=docs to refresh the README's screenshots.
 import datetime
 import io
 import json
+import math
 import os
 import random
-import wave
 from pathlib import Path
 
+import av
 import pytest
 from django.core.files.base import ContentFile
 from django.core.management import call_command
@@ -26,9 +28,10 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.wait import WebDriverWait
 
 from clips.models import Clip, Genre, Play
-from clips.sample_audio import sample_wav
+from clips.sample_audio import SHIPPED
 from clips.selectors import clip_stats
-from clips.tests.factories import PlayTotalFactory
+from clips.services import curator_create
+from clips.tests.factories import AUDIO_BYTES, ClipFactory, PlayTotalFactory
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -47,7 +50,7 @@ FLAGS = (
 )
 # Twenty minutes of audio: far more than Chromium buffers ahead, so seeking near the end
 # sends a real Range request that the server must not count as a play.
-LONG_CLIP_REPEATS = 200
+LONG_CLIP_SECONDS = 1200
 SEEK_TO_SECONDS = 1080
 WAIT_SECONDS = 20
 
@@ -75,22 +78,33 @@ def browser(tmp_path_factory) -> WebDriver:
 
 
 def long_clip() -> Clip:
-    """A twenty-minute take of the rain sample: real, playable WAV audio."""
-    with wave.open(io.BytesIO(sample_wav("rain.wav"))) as sample:
-        params, frames = sample.getparams(), sample.readframes(sample.getnframes())
+    """A twenty-minute take of the rain sample: its MP3 frames again and again."""
     out = io.BytesIO()
-    with wave.open(out, "wb") as long_wav:
-        long_wav.setparams(params)
-        long_wav.writeframes(frames * LONG_CLIP_REPEATS)
+    with av.open(str(SHIPPED["samples/rain.mp3"])) as sample:
+        source = sample.streams.audio[0]
+        frames = [(bytes(p), p.duration) for p in sample.demux(source) if p.size]
+        repeats = math.ceil(
+            LONG_CLIP_SECONDS / float(source.duration * source.time_base)
+        )
+        with av.open(out, "w", format="mp3") as long_mp3:
+            stream = long_mp3.add_stream_from_template(source)
+            pts = 0
+            for data, duration in frames * repeats:
+                packet = av.Packet(data)
+                packet.stream, packet.time_base = stream, source.time_base
+                packet.pts = packet.dts = pts
+                packet.duration = duration
+                long_mp3.mux(packet)
+                pts += duration
     audio = out.getvalue()
     clip = Clip(
         title="Window Rain (twenty-minute take)",
         genre=Genre.FIELD_RECORDING,
-        duration=params.nframes * LONG_CLIP_REPEATS / params.framerate,
-        content_type="audio/wav",
+        duration=float(pts * source.time_base),
+        content_type="audio/mpeg",
         size_bytes=len(audio),
     )
-    clip.audio_file.save("long-rain.wav", ContentFile(audio))
+    clip.audio_file.save("long-rain.mp3", ContentFile(audio))
     return clip
 
 
@@ -155,7 +169,7 @@ def screenshot(browser: WebDriver, name: str) -> None:
 def test_play_then_seek_in_chromium_plays_audio_and_counts_one_play(
     browser, live_server
 ):
-    call_command("load_samples", verbosity=0)
+    call_command("loaddata", "sample_clips", verbosity=0)
     clip = long_clip()
     give_history(list(Clip.objects.order_by("pk")))
     plays_before = clip_stats(clip=clip).play_count
@@ -181,3 +195,57 @@ def test_play_then_seek_in_chromium_plays_audio_and_counts_one_play(
     browser.get(f"{live_server.url}/clips/{clip.pk}/")
     assert f"{plays_before + 1} plays in all" in browser.page_source
     screenshot(browser, "clip-page.png")
+
+
+# A page on http://localhost:port calls the API on http://127.0.0.1:port: another
+# origin, so Chromium itself enforces the CORS answers (clips/cors.py).
+CROSS_ORIGIN_CALLS = """
+const [api, clipId, token, done] = arguments;
+const result = {};
+try {
+    // A simple Range alone needs no preflight; If-None-Match makes Chromium ask.
+    const stream = await fetch(`${api}/api/v1/clips/${clipId}/stream`, {
+        headers: {Range: "bytes=100-199", "If-None-Match": '"an-old-etag"'}});
+    result.stream = {status: stream.status,
+                     contentRange: stream.headers.get("Content-Range"),
+                     etag: stream.headers.get("ETag"),
+                     bytes: (await stream.arrayBuffer()).byteLength};
+} catch (error) { result.stream = String(error); }
+try {
+    const post = await fetch(`${api}/api/v1/clips`, {
+        method: "POST",
+        headers: {Authorization: `Token ${token}`, "Content-Type": "application/json"},
+        body: JSON.stringify({title: "Cross-origin", genre: "jazz", duration: 6,
+                              audio_url: "https://example.com/a.mp3"})});
+    result.post = post.status;
+} catch (error) { result.post = String(error); }
+done(result);
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_page_on_another_origin_seeks_a_stream_and_posts_only_when_listed(
+    browser, live_server, settings
+):
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "127.0.0.1"]
+    api = live_server.url.replace("localhost", "127.0.0.1")
+    clip = ClipFactory()
+    _, token = curator_create(username="curator")
+    browser.get(f"{live_server.url}/")
+
+    def calls() -> dict:
+        return browser.execute_async_script(CROSS_ORIGIN_CALLS, api, clip.pk, token.key)
+
+    unlisted = calls()
+    stream = unlisted["stream"]
+    assert isinstance(stream, dict), stream  # else the error Chromium gave
+    assert stream["status"] == 206
+    assert stream["contentRange"] == f"bytes 100-199/{len(AUDIO_BYTES)}"
+    assert stream["etag"].startswith('"')
+    assert stream["bytes"] == 100
+    assert unlisted["post"] == "TypeError: Failed to fetch"
+    assert not Clip.objects.filter(title="Cross-origin").exists()  # never sent
+
+    settings.CORS_ALLOWED_ORIGINS = [live_server.url]
+    assert calls()["post"] == 201

@@ -1,16 +1,31 @@
 """monitoring/ and docker-compose.yml, checked without a Docker engine.
 
 promtool checks the Prometheus config and alert rules and runs the rules' unit
-tests; the compose file and Grafana provisioning are parsed and cross-checked.
+tests; the compose file and Grafana provisioning are parsed and cross-checked, and
+the real `docker compose config` resolves the compose file with the unedited
+.env.example, as `cp .env.example .env && docker compose up --build` would.
 """
 
 import json
+import os
+import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
-from clips.tests.servers import BASE_DIR, MONITORING, require_tool
+from clips.tests.servers import (
+    BASE_DIR,
+    MONITORING,
+    gunicorn,
+    require_tool,
+    site_create,
+    site_env,
+    tool_missing,
+)
 
 GRAFANA = MONITORING / "grafana"
 DASHBOARD_PANELS = {
@@ -21,6 +36,7 @@ DASHBOARD_PANELS = {
     "Error rate",
     "Stream duration p50 / p95 / p99",
     "Stream time to first byte p50 / p95 / p99",
+    "Database unavailable",
 }
 
 
@@ -28,9 +44,82 @@ def load_yaml(path):
     return yaml.safe_load(path.read_text())
 
 
+def env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of a plain .env file such as .env.example."""
+    lines = path.read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and line[0] != "#")
+
+
+def compose_command() -> list[str]:
+    """The compose plugin, or Debian's docker-compose (v1); `config` needs no engine."""
+    for command in (["docker", "compose"], ["docker-compose"]):
+        if (
+            shutil.which(command[0])
+            and not subprocess.run(
+                [*command, "version"], capture_output=True, check=False
+            ).returncode
+        ):
+            return command
+    tool_missing(
+        "needs `docker compose` or `docker-compose` "
+        "(Debian package docker-compose; .ci/run installs it)"
+    )
+
+
+def project_copy(parent: Path) -> Path:
+    """The project in parent/clips, with the unedited .env.example as its .env."""
+    project = parent / "clips"
+    shutil.copytree(
+        BASE_DIR,
+        project,
+        ignore=shutil.ignore_patterns(
+            ".*", "media", "staticfiles", "__pycache__", "db.sqlite3"
+        ),
+    )
+    shutil.copy(BASE_DIR / ".env.example", project / ".env")
+    return project
+
+
+def compose_config(project: Path) -> subprocess.CompletedProcess:
+    """`compose config` with no variable from this shell: only the project's .env."""
+    return subprocess.run(
+        [*compose_command(), "config"],
+        cwd=project,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def resolve(project: Path) -> dict:
+    result = compose_config(project)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def published_ports(service: dict) -> set[tuple[str, str]]:
+    """(published, target) pairs, from either compose's way of printing ports."""
+    pairs = set()
+    for port in service.get("ports", []):
+        if isinstance(port, dict):
+            pairs.add((str(port["published"]), str(port["target"])))
+        else:
+            *_, published, target = port.split("/")[0].split(":")
+            pairs.add((published, target))
+    return pairs
+
+
 @pytest.fixture(scope="module")
 def compose() -> dict:
     return load_yaml(BASE_DIR / "docker-compose.yml")
+
+
+@pytest.fixture(scope="module")
+def resolved(tmp_path_factory) -> dict:
+    """docker-compose.yml as compose resolves it with the unedited .env.example."""
+    return resolve(project_copy(tmp_path_factory.mktemp("compose")))
 
 
 def mounts(service: dict) -> dict[str, str]:
@@ -78,16 +167,72 @@ def test_dashboard_has_the_panels_and_uses_the_provisioned_datasource():
         assert all(target["expr"] for target in panel["targets"])
 
 
-def test_compose_has_app_db_prometheus_and_grafana(compose):
-    services = compose["services"]
+def test_compose_has_app_db_prometheus_and_grafana_on_the_descriptions_ports(
+    resolved,
+):
+    services = resolved["services"]
     assert {"db", "migrate", "app", "prometheus", "grafana"} <= set(services)
-    published = {
-        name: {port.rsplit(":", 1)[-1] for port in service.get("ports", [])}
-        for name, service in services.items()
+    assert published_ports(services["app"]) == {("8000", "8000")}
+    assert published_ports(services["prometheus"]) == {("9090", "9090")}
+    assert published_ports(services["grafana"]) == {("3000", "3000")}
+    assert not any(published_ports(services[name]) for name in ("db", "migrate"))
+
+
+def test_env_example_sets_the_database_as_the_service_description_does():
+    env = env_file(BASE_DIR / ".env.example")
+    assert {name: value for name, value in env.items() if "POSTGRES" in name} == {
+        "POSTGRES_SERVER": "db",
+        "POSTGRES_USER": "postgres",
+        "POSTGRES_PASSWORD": "postgres",
+        "POSTGRES_DB": "clips_db",
+        "POSTGRES_PORT": "5432",
     }
-    assert published["app"] == {"8000"}
-    assert published["prometheus"] == {"9090"}
-    assert published["grafana"] == {"3000"}
+    assert "DATABASE_URL" not in env
+
+
+def test_db_app_and_migrate_share_the_database_credentials_of_env(resolved):
+    services = resolved["services"]
+    env_example = env_file(BASE_DIR / ".env.example")
+    for name in ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"):
+        for service in ("db", "app", "migrate"):
+            assert services[service]["environment"][name] == env_example[name], service
+    for service in ("app", "migrate"):
+        environment = services[service]["environment"]
+        assert environment["POSTGRES_SERVER"] == "db"
+        assert environment["POSTGRES_PORT"] == "5432"
+        assert "DATABASE_URL" not in environment
+
+
+def test_a_database_password_with_special_characters_reaches_db_and_app_alike(
+    tmp_path,
+):
+    project = project_copy(tmp_path)
+    env = (project / ".env").read_text()
+    password = "POSTGRES_PASSWORD='p@ss w#rd:/?%$x \"q\"'"
+    (project / ".env").write_text(env.replace("POSTGRES_PASSWORD=postgres", password))
+    services = resolve(project)["services"]
+    db_password = services["db"]["environment"]["POSTGRES_PASSWORD"]
+    assert db_password.startswith("p@ss w#rd:/?%")
+    assert services["app"]["environment"]["POSTGRES_PASSWORD"] == db_password
+    assert services["migrate"]["environment"]["POSTGRES_PASSWORD"] == db_password
+
+
+def test_compose_refuses_to_start_without_database_credentials(tmp_path):
+    project = project_copy(tmp_path)
+    env = (project / ".env").read_text()
+    (project / ".env").write_text(env.replace("POSTGRES_DB=clips_db\n", ""))
+    result = compose_config(project)
+    assert result.returncode != 0
+    assert "set POSTGRES_DB in .env" in result.stderr
+
+
+def test_the_app_answers_localhost_and_app_on_plain_http(resolved):
+    environment = resolved["services"]["app"]["environment"]
+    assert {"localhost", "127.0.0.1", "app"} <= set(
+        environment["ALLOWED_HOSTS"].split(",")
+    )
+    assert environment["SECURE_SSL_REDIRECT"] == "0"
+    assert environment["DEBUG"] == "0"
 
 
 def test_compose_volumes_are_declared_and_mounted_paths_exist(compose):
@@ -102,16 +247,18 @@ def test_compose_volumes_are_declared_and_mounted_paths_exist(compose):
 
 
 def test_compose_services_have_healthchecks(compose):
-    for name in ("db", "prometheus", "grafana"):
+    for name in ("db", "app", "prometheus", "grafana"):
         assert compose["services"][name]["healthcheck"]["test"], name
-    # The app's comes with its image.
+    # Compose asks the app if it is ready, the image only if it is alive; both
+    # commands are run against gunicorn in test_health_gunicorn.py.
+    assert compose["services"]["app"]["healthcheck"]["test"][-1] == "/readyz"
     assert "HEALTHCHECK" in (BASE_DIR / "Dockerfile").read_text()
 
 
 def test_compose_migrates_and_loads_samples_before_the_app(compose):
     services = compose["services"]
     assert "migrate" in services["migrate"]["command"]
-    assert "load_samples" in services["migrate"]["command"]
+    assert "loaddata sample_clips" in services["migrate"]["command"]
     assert services["app"]["depends_on"]["migrate"] == {
         "condition": "service_completed_successfully"
     }
@@ -125,10 +272,6 @@ def test_prometheus_in_compose_scrapes_the_app_it_may_reach(compose):
     assert job["static_configs"] == [{"targets": ["app:8000"]}]
     for rule_file in config["rule_files"]:
         assert f"/etc/prometheus/{rule_file}" in mounts(services["prometheus"])
-    # Django answers the Host "app", and /metrics over plain http.
-    assert "app" in services["app"]["environment"]["ALLOWED_HOSTS"].split(",")
-    env_example = (BASE_DIR / ".env.example").read_text().splitlines()
-    assert "SECURE_SSL_REDIRECT=0" in env_example
 
 
 def test_grafana_in_compose_is_provisioned_from_monitoring(compose):
@@ -145,3 +288,66 @@ def test_grafana_in_compose_is_provisioned_from_monitoring(compose):
     assert environment["GF_SECURITY_ADMIN_PASSWORD"].startswith(
         "${GRAFANA_ADMIN_PASSWORD"
     )
+
+
+def test_grafana_admin_is_admin_admin_with_the_env_example(resolved):
+    environment = resolved["services"]["grafana"]["environment"]
+    assert environment["GF_SECURITY_ADMIN_USER"] == "admin"
+    assert environment["GF_SECURITY_ADMIN_PASSWORD"] == "admin"
+
+
+def test_the_app_as_compose_configures_it_serves_localhost(resolved, tmp_path):
+    """gunicorn with the app container's environment; only the database is ours."""
+    environment = resolved["services"]["app"]["environment"]
+    container_only = ("POSTGRES_", "GUNICORN_", "MEDIA_ROOT")
+    extra_env = {
+        name: value
+        for name, value in environment.items()
+        if not name.startswith(container_only)
+    }
+    site_create(tmp_path)
+    subprocess.run(
+        [sys.executable, "manage.py", "createsuperuser", "--noinput"],
+        cwd=BASE_DIR,
+        env=site_env(tmp_path)
+        | {"DJANGO_SUPERUSER_USERNAME": "admin", "DJANGO_SUPERUSER_PASSWORD": "pw"}
+        | {"DJANGO_SUPERUSER_EMAIL": "admin@example.com"},
+        check=True,
+        capture_output=True,
+    )
+    with gunicorn(tmp_path, workers=1, extra_env=extra_env) as app:
+        localhost = app.url.replace("127.0.0.1", "localhost")
+        assert requests.get(f"{localhost}/", timeout=10).status_code == 200
+        assert requests.get(f"{localhost}/docs", timeout=10).status_code == 200
+        clips = requests.get(f"{localhost}/api/v1/clips", timeout=10)
+        assert clips.json()["count"] == 6
+        # Prometheus asks for app:8000.
+        metrics = requests.get(
+            f"{app.url}/metrics", headers={"Host": "app:8000"}, timeout=10
+        )
+        assert metrics.status_code == 200
+        # With DEBUG=0 the cookies are Secure. Browsers still send them to
+        # http://localhost (Chromium does, checked); requests would not, so by hand.
+        login = f"{localhost}/admin/login/"
+        csrf_token = requests.get(login, timeout=10).cookies["csrftoken"]
+        signed_in = requests.post(
+            login,
+            data={
+                "username": "admin",
+                "password": "pw",
+                "next": "/admin/",
+                "csrfmiddlewaretoken": csrf_token,
+            },
+            headers={"Cookie": f"csrftoken={csrf_token}"},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert signed_in.status_code == 302, signed_in.text
+        assert signed_in.headers["Location"] == "/admin/"
+        session = signed_in.cookies["sessionid"]
+        admin = requests.get(
+            f"{localhost}/admin/",
+            headers={"Cookie": f"sessionid={session}"},
+            timeout=10,
+        )
+        assert "Site administration" in admin.text
