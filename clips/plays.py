@@ -18,7 +18,7 @@ import secrets
 import time
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
@@ -54,17 +54,13 @@ def listener_key(*, day: datetime.date) -> bytes:
     """The day's random key, made once by whichever process needs it first."""
     key = _keys.get(day)
     if key is None:
-        try:
-            with transaction.atomic():
-                row, created = ListenerKey.objects.get_or_create(
-                    day=day, defaults={"key": secrets.token_hex(32)}
-                )
-        except IntegrityError:  # another process made it first
-            row, created = ListenerKey.objects.get(day=day), False
-        if created:
-            ListenerKey.objects.filter(day__lt=day).delete()
+        # One INSERT that loses quietly to another process's: no read-then-write
+        # transaction, which SQLite would refuse under concurrent writers.
+        candidate = ListenerKey(day=day, key=secrets.token_hex(32))
+        ListenerKey.objects.bulk_create([candidate], ignore_conflicts=True)
+        ListenerKey.objects.filter(day__lt=day).delete()
         _keys.clear()
-        _keys[day] = key = bytes.fromhex(row.key)
+        _keys[day] = key = bytes.fromhex(ListenerKey.objects.get(day=day).key)
     return key
 
 
