@@ -76,3 +76,15 @@ def test_requests_queued_behind_busy_threads_count_one_play(app):
         answered = list(pool.map(impatient_get, range(300)))
     assert not all(answered)  # some really were abandoned in the queue
     assert settled_plays(app, 3) == 1
+
+
+def test_the_listen_window_survives_a_restart(tmp_path):
+    site_create(tmp_path)
+    extra_env = {"CLIPS_THROTTLE_STREAM": ""}
+    for _ in range(2):  # the same site, a new gunicorn each time
+        with gunicorn(tmp_path, workers=2, extra_env=extra_env) as server:
+            for _ in range(3):
+                url = f"{server.url}/api/v1/clips/4/stream"
+                assert requests.get(url, timeout=30).status_code == 200
+            plays = settled_plays(server, 4)
+    assert plays == 1
