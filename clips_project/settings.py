@@ -179,6 +179,9 @@ STORAGES = {
 FIXTURE_DIRS = [BASE_DIR / "fixtures"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or BASE_DIR / "media")
+# Behind nginx (deploy/nginx/), the stream view answers with X-Accel-Redirect and
+# nginx sends the audio file; off, Python sends it (make run, tests).
+CLIPS_STREAM_OFFLOAD = envbool("CLIPS_STREAM_OFFLOAD", False)
 # Uploaded clips are capped; the stream view never reads a whole file into memory.
 CLIPS_MAX_UPLOAD_BYTES = envint("CLIPS_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)

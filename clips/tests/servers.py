@@ -171,3 +171,39 @@ def prometheus(workdir: Path, config: Path) -> Iterator[Process]:
         log=workdir / "prometheus.log",
     ) as server:
         yield server
+
+
+@contextmanager
+def nginx(
+    workdir: Path, *, upstream: str, media_root: Path, static_root: Path
+) -> Iterator[Process]:
+    """The shipped deploy/nginx config, rendered for a free port, before `upstream`.
+
+    upstream is gunicorn's host:port; media_root and static_root as the app has
+    them, since nginx sends those files itself.
+    """
+    binary = require_tool("nginx", package="nginx")
+    port = free_port()
+    directory = workdir / f"nginx-{port}"
+    render = [sys.executable, str(BASE_DIR / "deploy" / "nginx" / "render.py")]
+    subprocess.run(
+        [
+            *render,
+            str(directory),
+            f"--listen=127.0.0.1:{port}",
+            f"--upstream={upstream}",
+            f"--media-root={media_root}",
+            f"--static-root={static_root}",
+            f"--access-log={directory / 'access.log'}",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    with _running(
+        [binary, "-c", str(directory / "nginx.conf"), "-e", "stderr"],
+        url=f"http://127.0.0.1:{port}",
+        ready_path="/healthz",
+        env=dict(os.environ),
+        log=directory / "nginx.log",
+    ) as server:
+        yield server

@@ -1,0 +1,179 @@
+"""The production edge: nginx (deploy/nginx) sends the audio, with Django's answers.
+
+The same requests go to the app alone (Python sends the bytes) and through the
+shipped nginx config with CLIPS_STREAM_OFFLOAD on (X-Accel-Redirect); status,
+headers that describe the bytes, and the bytes themselves must be identical.
+"""
+
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from clips.tests.servers import BASE_DIR, gunicorn, nginx, site_create
+
+RENDER = BASE_DIR / "deploy" / "nginx" / "render.py"
+
+STREAM = "/api/v1/clips/1/stream"
+# The headers a client may act on; Date and Server differ and don't matter.
+COMPARED = (
+    "Content-Type",
+    "Content-Length",
+    "Content-Range",
+    "Accept-Ranges",
+    "ETag",
+    "Last-Modified",
+    "Cache-Control",
+)
+LONG_AGO = "Mon, 01 Jan 2001 00:00:00 GMT"
+
+# (label, method, headers); {etag}, {last_modified}, {size} are filled in from a
+# HEAD. The cases nginx serving the same file was compared against in issue 9.
+REQUESTS = [
+    ("plain", "GET", {}),
+    ("head", "HEAD", {}),
+    ("head-range", "HEAD", {"Range": "bytes=0-99"}),
+    ("from-zero", "GET", {"Range": "bytes=0-"}),
+    ("first-100", "GET", {"Range": "bytes=0-99"}),
+    ("middle", "GET", {"Range": "bytes=1000-1999"}),
+    ("open-end", "GET", {"Range": "bytes=200000-"}),
+    ("suffix", "GET", {"Range": "bytes=-500"}),
+    ("suffix-longer-than-file", "GET", {"Range": "bytes=-99999999"}),
+    ("last-byte", "GET", {"Range": "bytes={last}-"}),
+    ("end-past-eof", "GET", {"Range": "bytes=100-99999999"}),
+    ("start-past-eof", "GET", {"Range": "bytes={size}-"}),
+    ("unit-case", "GET", {"Range": "Bytes=0-99"}),
+    ("inverted", "GET", {"Range": "bytes=100-50"}),
+    ("multi", "GET", {"Range": "bytes=0-10,20-30"}),
+    ("garbage", "GET", {"Range": "bytes=abc"}),
+    ("other-unit", "GET", {"Range": "items=0-5"}),
+    ("probe", "GET", {"Range": "bytes=0-1"}),
+    ("if-range-current", "GET", {"Range": "bytes=100-", "If-Range": "{etag}"}),
+    ("if-range-stale", "GET", {"Range": "bytes=100-", "If-Range": '"stale"'}),
+    ("if-range-date", "GET", {"Range": "bytes=100-", "If-Range": "{last_modified}"}),
+    ("if-range-old-date", "GET", {"Range": "bytes=100-", "If-Range": LONG_AGO}),
+    ("if-range-weak", "GET", {"Range": "bytes=100-", "If-Range": "W/{etag}"}),
+    ("inm-current", "GET", {"If-None-Match": "{etag}"}),
+    ("inm-other", "GET", {"If-None-Match": '"other"'}),
+    ("inm-star", "GET", {"If-None-Match": "*"}),
+    ("inm-and-bad-range", "GET", {"If-None-Match": "{etag}", "Range": "bytes={size}-"}),
+    ("inm-other-range", "GET", {"If-None-Match": '"other"', "Range": "bytes=0-99"}),
+    ("ims-current", "GET", {"If-Modified-Since": "{last_modified}"}),
+    ("ims-old", "GET", {"If-Modified-Since": LONG_AGO}),
+    ("if-match-current", "GET", {"If-Match": "{etag}", "Range": "bytes=0-99"}),
+    ("if-match-other", "GET", {"If-Match": '"other"'}),
+    ("ius-old", "GET", {"If-Unmodified-Since": LONG_AGO}),
+    ("ius-current", "GET", {"If-Unmodified-Since": "{last_modified}"}),
+]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("edge")
+    site_create(workdir)
+    (workdir / "static").mkdir()
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def app_alone(site) -> Iterator[str]:
+    with gunicorn(site, workers=1, extra_env={"CLIPS_THROTTLE_STREAM": ""}) as app:
+        yield app.url
+
+
+@pytest.fixture(scope="module")
+def edge(site) -> Iterator[str]:
+    """gunicorn with the offload on, behind the shipped nginx config."""
+    extra_env = {
+        "CLIPS_THROTTLE_STREAM": "",
+        "CLIPS_STREAM_OFFLOAD": "1",
+        "NUM_PROXIES": "1",
+    }
+    with (
+        gunicorn(site, workers=1, extra_env=extra_env) as app,
+        nginx(
+            site,
+            upstream=app.url.removeprefix("http://"),
+            media_root=site / "media",
+            static_root=site / "static",
+        ) as server,
+    ):
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def validators(app_alone) -> dict[str, str]:
+    head = requests.head(app_alone + STREAM, timeout=10)
+    size = int(head.headers["Content-Length"])
+    return {
+        "etag": head.headers["ETag"],
+        "last_modified": head.headers["Last-Modified"],
+        "size": str(size),
+        "last": str(size - 1),
+    }
+
+
+def answer(base: str, method: str, headers: dict[str, str]) -> tuple:
+    response = requests.request(method, base + STREAM, headers=headers, timeout=30)
+    described = {name: response.headers.get(name) for name in COMPARED}
+    return response.status_code, described, response.content
+
+
+@pytest.mark.parametrize(
+    ("method", "headers"),
+    [(method, headers) for _, method, headers in REQUESTS],
+    ids=[label for label, _, _ in REQUESTS],
+)
+def test_nginx_sends_what_the_app_would(app_alone, edge, validators, method, headers):
+    filled = {name: value.format(**validators) for name, value in headers.items()}
+    expected = answer(app_alone, method, filled)
+    assert answer(edge, method, filled) == expected
+
+
+def test_the_offloaded_stream_is_sent_by_nginx(edge, site):
+    response = requests.get(edge + STREAM, timeout=30)
+    assert response.status_code == 200
+    assert response.content == (site / "media" / "samples" / "ambient.mp3").read_bytes()
+    log = next(site.glob("nginx-*/access.log")).read_text()
+    assert "/_protected/audio-whole/samples/ambient.mp3" in log
+
+
+def test_the_internal_locations_are_not_reachable_from_outside(edge):
+    for prefix in ("/_protected/audio/", "/_protected/audio-whole/"):
+        response = requests.get(f"{edge}{prefix}samples/ambient.mp3", timeout=10)
+        assert response.status_code == 404
+
+
+def test_metrics_are_not_served_through_the_edge(edge, app_alone):
+    assert requests.get(f"{edge}/metrics", timeout=10).status_code == 404
+    assert requests.get(f"{app_alone}/metrics", timeout=10).status_code == 200
+
+
+def test_an_upload_over_the_limit_is_refused_before_it_is_sent(edge):
+    """413 from the Content-Length alone: nothing is spooled, gunicorn sees nothing."""
+    declared = 2 * 1024**3  # a curator's 2 GB upload
+    with requests.Session() as session:
+        request = requests.Request(
+            "POST",
+            f"{edge}/api/v1/clips",
+            headers={"Content-Length": str(declared), "Content-Type": "audio/wav"},
+            data=b"",
+        ).prepare()
+        request.headers["Content-Length"] = str(declared)
+        response = session.send(request, timeout=10)
+    assert response.status_code == 413
+
+
+def test_the_body_limit_follows_the_upload_limit(settings):
+    spec = importlib.util.spec_from_file_location("render", RENDER)
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    assert render.DEFAULT_MAX_UPLOAD_BYTES == settings.CLIPS_MAX_UPLOAD_BYTES
+    limit = int(render.max_body(settings.CLIPS_MAX_UPLOAD_BYTES).removesuffix("k"))
+    assert (
+        settings.CLIPS_MAX_UPLOAD_BYTES
+        < limit * 1024
+        < 1.1 * (settings.CLIPS_MAX_UPLOAD_BYTES)
+    )

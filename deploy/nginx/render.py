@@ -1,0 +1,80 @@
+"""Write a runnable nginx config for Clips from the templates beside this file.
+
+    python deploy/nginx/render.py DIR --listen 127.0.0.1:8080 --upstream 127.0.0.1:8001
+
+DIR gets nginx.conf (start it with `nginx -c DIR/nginx.conf -e stderr`) and
+clips.conf, the server block that compose's nginx image renders from the same
+template. Paths and sizes default to what clips_project/settings.py reads.
+"""
+
+import argparse
+import getpass
+import os
+import string
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+# Room for the multipart form around the largest upload.
+FORM_OVERHEAD_BYTES = 1024 * 1024
+# CLIPS_MAX_UPLOAD_BYTES' default in clips_project/settings.py (a test keeps both).
+DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+
+
+def max_body(upload_bytes: int) -> str:
+    """client_max_body_size for an upload limit, in whole KiB."""
+    return f"{(upload_bytes + FORM_OVERHEAD_BYTES) // 1024}k"
+
+
+def render(directory: Path, values: dict[str, str]) -> Path:
+    """Fill both templates into `directory`; nginx's own $variables are kept."""
+    directory.mkdir(parents=True, exist_ok=True)
+    values = {
+        "CLIPS_NGINX_DIR": str(directory),
+        "CLIPS_NGINX_USER": getpass.getuser(),
+        **values,
+    }
+    for name in ("nginx.conf", "clips.conf"):
+        template = string.Template((HERE / f"{name}.template").read_text())
+        (directory / name).write_text(template.safe_substitute(values))
+    return directory / "nginx.conf"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("directory", type=Path)
+    parser.add_argument("--listen", default=os.environ.get("PORT", "8080"))
+    parser.add_argument("--upstream", default="127.0.0.1:8001")
+    parser.add_argument(
+        "--media-root", default=os.environ.get("MEDIA_ROOT") or str(ROOT / "media")
+    )
+    parser.add_argument(
+        "--static-root",
+        default=os.environ.get("STATIC_ROOT") or str(ROOT / "staticfiles"),
+    )
+    parser.add_argument(
+        "--max-upload-bytes",
+        type=int,
+        default=int(
+            os.environ.get("CLIPS_MAX_UPLOAD_BYTES") or DEFAULT_MAX_UPLOAD_BYTES
+        ),
+    )
+    parser.add_argument("--access-log", default="/dev/stdout")
+    args = parser.parse_args()
+    config = render(
+        args.directory.resolve(),
+        {
+            "CLIPS_LISTEN": args.listen,
+            "CLIPS_UPSTREAM": args.upstream,
+            "CLIPS_MEDIA_ROOT": str(Path(args.media_root).resolve()),
+            "CLIPS_STATIC_ROOT": str(Path(args.static_root).resolve()),
+            "CLIPS_MAX_BODY": max_body(args.max_upload_bytes),
+            "CLIPS_ACCESS_LOG": args.access_log,
+        },
+    )
+    sys.stdout.write(f"{config}\n")
+
+
+if __name__ == "__main__":
+    main()
