@@ -7,6 +7,12 @@ import tempfile
 from pathlib import Path
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+# Each instance its own control socket (gunicornc): the default is one path per
+# user, ~/.gunicorn/gunicorn.ctl, which two instances on a host would share.
+_own_control_dir = not os.environ.get("GUNICORN_CONTROL_SOCKET")
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET") or os.path.join(
+    tempfile.mkdtemp(prefix="clips-gunicorn-"), "gunicorn.ctl"
+)
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
 # Threads let one worker stream to several slow listeners at once.
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
@@ -46,3 +52,5 @@ def child_exit(server, worker) -> None:
 def on_exit(server) -> None:
     if _own_metrics_dir:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+    if _own_control_dir:
+        shutil.rmtree(os.path.dirname(control_socket), ignore_errors=True)

@@ -6,6 +6,7 @@ headers that describe the bytes, and the bytes themselves must be identical.
 """
 
 import importlib.util
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -177,3 +178,26 @@ def test_the_body_limit_follows_the_upload_limit(settings):
         < limit * 1024
         < 1.1 * (settings.CLIPS_MAX_UPLOAD_BYTES)
     )
+
+
+def control_socket(pid: int) -> str:
+    """The path of the gunicorn control socket that process `pid` listens on."""
+    fds = Path(f"/proc/{pid}/fd")
+    links = (os.readlink(fd) for fd in fds.iterdir())
+    inodes = {link[8:-1] for link in links if link.startswith("socket:[")}
+    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
+        fields = line.split()
+        if len(fields) == 8 and fields[6] in inodes and fields[7].endswith(".ctl"):
+            return fields[7]
+    raise AssertionError(f"no control socket open in process {pid}")
+
+
+def test_two_gunicorns_on_one_host_have_their_own_control_sockets(tmp_path):
+    site_create(tmp_path)
+    with (
+        gunicorn(tmp_path, workers=1) as first,
+        gunicorn(tmp_path, workers=1) as second,
+    ):
+        sockets = [control_socket(server.process.pid) for server in (first, second)]
+    assert sockets[0] != sockets[1]
+    assert not any(Path(path).exists() for path in sockets)  # removed on exit
