@@ -108,7 +108,7 @@ def _running(
             try:
                 if requests.get(url + ready_path, timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still busy
                 pass
             if time.monotonic() > deadline:
                 pytest.fail(f"{command[0]} not ready in 30 s:\n{running.log_text()}")
