@@ -108,7 +108,8 @@ def _running(
             try:
                 if requests.get(url + ready_path, timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
+            # Not listening yet, or listening while its workers still load the app.
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             if time.monotonic() > deadline:
                 pytest.fail(f"{command[0]} not ready in 30 s:\n{running.log_text()}")
