@@ -207,17 +207,17 @@ CACHES = {
         "LOCATION": REDIS_URL,
         # Several deployments (or test runs) may share one Redis, each its own prefix.
         "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "clips"),
-        # A slow Redis costs a request at most these seconds per call (the URL's
-        # ?socket_timeout=...&socket_connect_timeout=... win); an unreachable one
-        # turns the limits off and the cache through, it never fails a request.
+        # A slow Redis costs a request at most these seconds (the URL's
+        # ?socket_timeout=...&socket_connect_timeout=... win). An unreachable one
+        # fails no request: limits let it through, answers come from the database.
         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
     }
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 
-# Seconds an anonymous catalogue page (GET /api/v1/clips) is cached; 0 turns it off.
-# See ClipViewSet.list and bench/results.md.
+# Seconds an anonymous catalogue answer (the list, a clip) is cached; 0 turns it off.
+# See clips/caching.py and bench/results.md.
 CLIPS_LIST_CACHE_SECONDS = envint("CLIPS_LIST_CACHE_SECONDS", 2)
 
 # A play is a listen (clips/plays.py): one listener's requests for one clip within
