@@ -77,8 +77,8 @@ def site_env(workdir: Path) -> dict[str, str]:
     }
 
 
-def site_create(workdir: Path) -> None:
-    """Migrate and load the six sample clips (ids 1-6)."""
+def site_create(workdir: Path) -> Path:
+    """Migrate and load the six sample clips (ids 1-6) into workdir; return it."""
     for command in (["migrate", "--noinput"], ["loaddata", "sample_clips"]):
         subprocess.run(
             [sys.executable, "manage.py", *command, "-v0"],
@@ -87,6 +87,7 @@ def site_create(workdir: Path) -> None:
             check=True,
             capture_output=True,
         )
+    return workdir
 
 
 @dataclass

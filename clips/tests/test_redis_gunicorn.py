@@ -23,9 +23,7 @@ _addresses = (f"192.0.2.{n}" for n in itertools.count(1))
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("redis")
-    site_create(workdir)
-    return workdir
+    return site_create(tmp_path_factory.mktemp("redis"))
 
 
 @pytest.fixture(scope="module")
