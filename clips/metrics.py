@@ -1,7 +1,7 @@
 """The service's own Prometheus metrics; django-prometheus adds HTTP, DB and models.
 
 Every label comes from a small, fixed set, so the number of series stays bounded:
-`genre` is the Genre enum, `source` and `reason` are the tuples below, and
+`genre` is the Genre enum, `source`, `reason` and `use` are the tuples below, and
 `clip_id` is bounded by the catalogue (curators add clips; a listener cannot mint
 ids, since an unknown id is a 404 before anything is counted). Never label by URL,
 user, client address or anything else a request can choose.
@@ -24,6 +24,8 @@ STREAM_ERROR_REASONS = (
     "origin_too_large",
     "client_gone",
 )
+# What went on without the shared cache while Redis was unreachable (clips.caching).
+CACHE_USES = ("rate_limit", "catalogue")
 
 STREAMS = Counter(
     "clips_streams_total",
@@ -56,6 +58,11 @@ DATABASE_UNAVAILABLE = Counter(
     "clips_database_unavailable_total",
     "Requests answered 503 because the database could not be reached.",
 )
+CACHE_UNAVAILABLE = Counter(
+    "clips_cache_unavailable_total",
+    "Requests that went on without the shared cache (Redis), by what it was for.",
+    ["use"],
+)
 
 # Every series exists from start-up at 0, so rate() sees the first error too.
 for _source in STREAM_SOURCES:
@@ -64,3 +71,5 @@ for _source in STREAM_SOURCES:
     STREAM_DURATION.labels(source=_source)
 for _reason in STREAM_ERROR_REASONS:
     STREAM_ERRORS.labels(reason=_reason)
+for _use in CACHE_USES:
+    CACHE_UNAVAILABLE.labels(use=_use)

@@ -1,7 +1,5 @@
-import hashlib
+import functools
 
-from django.conf import settings
-from django.core.cache import cache
 from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -12,7 +10,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clips import selectors, services
+from clips import caching, selectors, services
 from clips.filters import ClipFilter, ClipPagination, ClipSearchFilter
 from clips.serializers import (
     ClipInputSerializer,
@@ -59,24 +57,12 @@ class ClipViewSet(
         return selectors.clip_queryset()
 
     def list(self, request: Request, *args, **kwargs) -> Response:
-        """Anonymous catalogue pages are served from a short-lived cache.
+        page = functools.partial(super().list, request, *args, **kwargs)
+        return caching.catalogue_cached(request, page)
 
-        They are most of the traffic and the same for every listener; their play
-        counts may lag by CLIPS_LIST_CACHE_SECONDS (the stats endpoint does not).
-        """
-        seconds = settings.CLIPS_LIST_CACHE_SECONDS
-        if not seconds or request.user.is_authenticated:
-            return super().list(request, *args, **kwargs)
-        # The body holds absolute URLs, so the host and scheme are part of the key.
-        url = request.build_absolute_uri().encode()
-        key = f"clips:list:{hashlib.sha256(url).hexdigest()}"
-        data = cache.get(key)
-        if data is None:
-            response = super().list(request, *args, **kwargs)
-            if response.status_code == status.HTTP_200_OK:
-                cache.set(key, response.data, seconds)
-            return response
-        return Response(data)
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        page = functools.partial(super().retrieve, request, *args, **kwargs)
+        return caching.catalogue_cached(request, page)
 
     @extend_schema(
         description="Add a clip (curators): JSON with audio_url, or multipart upload.",

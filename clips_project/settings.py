@@ -199,8 +199,28 @@ CLIPS_ORIGIN_CONNECT_TIMEOUT = float(
 )
 CLIPS_ORIGIN_READ_TIMEOUT = float(os.environ.get("CLIPS_ORIGIN_READ_TIMEOUT", "10"))
 
-# Seconds an anonymous catalogue page (GET /api/v1/clips) is cached per process;
-# 0 turns it off. See ClipViewSet.list and bench/results.md.
+# Shared state: the rate limits and the anonymous catalogue cache. With REDIS_URL
+# (redis://host:6379/0) every worker and replica shares one Redis; without it each
+# process keeps its own in local memory, which is enough for `make run` (one process).
+# The play rule's state is in the database, not here (clips/plays.py).
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        # Several deployments (or test runs) may share one Redis, each its own prefix.
+        "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "clips"),
+        # A slow Redis costs a request at most these seconds (the URL's
+        # ?socket_timeout=...&socket_connect_timeout=... win). An unreachable one
+        # fails no request: limits let it through, answers come from the database.
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+
+# Seconds an anonymous catalogue answer (the list, a clip) is cached; 0 turns it off.
+# See clips/caching.py and bench/results.md.
 CLIPS_LIST_CACHE_SECONDS = envint("CLIPS_LIST_CACHE_SECONDS", 2)
 
 # A play is a listen (clips/plays.py): one listener's requests for one clip within
@@ -208,7 +228,7 @@ CLIPS_LIST_CACHE_SECONDS = envint("CLIPS_LIST_CACHE_SECONDS", 2)
 CLIPS_LISTEN_WINDOW_SECONDS = envint("CLIPS_LISTEN_WINDOW_SECONDS", 30 * 60)
 
 # "N/period" (s, min, hour, day) per user or client address; empty turns a limit off.
-# The default cache is per process: under gunicorn each worker counts on its own.
+# Counted in the default cache: one limit for every worker only with REDIS_URL.
 CLIPS_THROTTLE_RATES = {
     "stream": os.environ.get("CLIPS_THROTTLE_STREAM", "300/min"),
     "clip_write": os.environ.get("CLIPS_THROTTLE_WRITE", "60/hour"),

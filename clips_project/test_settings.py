@@ -17,3 +17,7 @@ SECURE_SSL_REDIRECT = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests see every write at once; test_api.py covers the catalogue cache itself.
 CLIPS_LIST_CACHE_SECONDS = 0
+# The suite's own process keeps local memory whatever REDIS_URL says: conftest clears
+# the cache before each test, which on Redis flushes the whole database. Tests of Redis
+# use a key prefix of their own (clips/tests/servers.py).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

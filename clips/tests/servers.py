@@ -1,10 +1,12 @@
-"""Real processes for tests: the app under gunicorn, and Prometheus.
+"""Real processes for tests: the app under gunicorn, Prometheus, and Redis.
 
-Each listens on a free loopback port in 18000-18999 and is stopped on exit.
+Each listens on a free loopback port in 18000-18999 and is stopped on exit; Redis
+is the machine's own, on 127.0.0.1:6379, with a key prefix for each user.
 """
 
 import os
 import random
+import secrets
 import shutil
 import socket
 import subprocess
@@ -17,11 +19,13 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+import redis
 import requests
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 MONITORING = BASE_DIR / "monitoring"
 PORTS = range(18000, 19000)
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def tool_missing(message: str) -> NoReturn:
@@ -51,9 +55,18 @@ def free_port() -> int:
 
 
 def site_env(workdir: Path) -> dict[str, str]:
-    """Production settings on a SQLite file and media of its own under workdir."""
+    """Production settings on a SQLite file and media of its own under workdir.
+
+    No REDIS_URL from the environment: a test that wants Redis passes redis_env()'s
+    in extra_env.
+    """
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("REDIS_URL", "CACHE_KEY_PREFIX")
+    }
     return {
-        **os.environ,
+        **inherited,
         "DJANGO_SETTINGS_MODULE": "clips_project.settings",
         "DEBUG": "0",
         "SECRET_KEY": "monitoring-test-only",
@@ -64,8 +77,8 @@ def site_env(workdir: Path) -> dict[str, str]:
     }
 
 
-def site_create(workdir: Path) -> None:
-    """Migrate and load the six sample clips (ids 1-6)."""
+def site_create(workdir: Path) -> Path:
+    """Migrate and load the six sample clips (ids 1-6) into workdir; return it."""
     for command in (["migrate", "--noinput"], ["loaddata", "sample_clips"]):
         subprocess.run(
             [sys.executable, "manage.py", *command, "-v0"],
@@ -74,6 +87,7 @@ def site_create(workdir: Path) -> None:
             check=True,
             capture_output=True,
         )
+    return workdir
 
 
 @dataclass
@@ -108,7 +122,8 @@ def _running(
             try:
                 if requests.get(url + ready_path, timeout=2).status_code == 200:
                     break
-            except requests.RequestException:  # not listening yet, or still busy
+            # Not listening yet, or listening while its workers still load the app.
+            except requests.RequestException:
                 pass
             if time.monotonic() > deadline:
                 pytest.fail(f"{command[0]} not ready in 30 s:\n{running.log_text()}")
@@ -207,3 +222,28 @@ def nginx(
         log=directory / "nginx.log",
     ) as server:
         yield server
+
+
+@contextmanager
+def redis_env() -> Iterator[dict[str, str]]:
+    """REDIS_URL and a CACHE_KEY_PREFIX of its own, for the app in extra_env.
+
+    Parallel runs share the machine's Redis but never a key, and never flush it;
+    the prefix's keys are deleted on exit.
+    """
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        client.close()
+        tool_missing(
+            "needs Redis on 127.0.0.1:6379 (Debian package redis-server; "
+            ".ci/run starts it)"
+        )
+    prefix = f"clips-test-{secrets.token_hex(8)}"
+    try:
+        yield {"REDIS_URL": REDIS_URL, "CACHE_KEY_PREFIX": prefix}
+    finally:
+        for key in client.scan_iter(match=f"{prefix}:*"):
+            client.delete(key)
+        client.close()

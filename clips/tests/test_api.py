@@ -383,6 +383,12 @@ class TestListCache:
         assert client.get(LIST_URL).json()["results"][0]["play_count"] == 0
         assert client.get(f"{LIST_URL}/{clip.pk}/stats").json()["play_count"] == 1
 
+    def test_anonymous_clip_answers_are_cached_briefly(self, client):
+        clip = ClipFactory()
+        assert client.get(f"{LIST_URL}/{clip.pk}").json()["play_count"] == 0
+        play_record(clip=clip, listener="anon:test")
+        assert client.get(f"{LIST_URL}/{clip.pk}").json()["play_count"] == 0
+
     def test_each_query_and_host_has_its_own_page(self, client, settings):
         settings.ALLOWED_HOSTS = ["testserver", "other.testserver"]
         ClipFactory(genre=Genre.JAZZ)

@@ -1,3 +1,5 @@
+import time
+
 import pytest
 
 from clips.selectors import clip_stats
@@ -59,3 +61,12 @@ def test_a_forged_forwarded_for_does_not_escape_the_limit(client, settings):
     url = f"/api/v1/clips/{ClipFactory().pk}/stream"
     assert client.get(url, HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 200
     assert client.get(url, HTTP_X_FORWARDED_FOR="198.51.100.2").status_code == 429
+
+
+def test_the_limit_opens_again_when_the_window_closes(client, settings):
+    settings.CLIPS_THROTTLE_RATES = {"stream": "1/s", "clip_write": ""}
+    url = f"/api/v1/clips/{ClipFactory().pk}/stream"
+    assert client.head(url).status_code == 200
+    assert client.head(url).status_code == 429
+    time.sleep(1.1)
+    assert client.head(url).status_code == 200

@@ -1,0 +1,75 @@
+"""The shared cache: anonymous catalogue answers, and carrying on without Redis.
+
+The default cache is Redis when REDIS_URL is set (clips_project/settings.py), so
+every worker and replica shares these answers and the rate limits
+(clips/throttling.py). When Redis cannot be reached the service carries on
+without it: the rate limits let requests through and answers come from the
+database. Each such request logs one line and counts in
+clips_cache_unavailable_total.
+"""
+
+import hashlib
+import logging
+from collections.abc import Callable
+
+import redis
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from clips import metrics
+
+logger = logging.getLogger(__name__)
+
+# Redis down, refusing, slower than its socket timeouts, or unable to take writes
+# (full, or a replica after a failover). Any other error is a bug: a 500 to see.
+UNAVAILABLE = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.ReadOnlyError,
+)
+
+
+def cache_unavailable(request: HttpRequest, *, use: str, error: Exception) -> None:
+    """Log one line and count a request that went on without the cache."""
+    metrics.CACHE_UNAVAILABLE.labels(use=use).inc()
+    logger.warning(
+        "Cache unavailable (%s): %s %s: %s: %s",
+        use,
+        request.method,
+        request.path,
+        type(error).__name__,
+        " ".join(str(error).split()),
+    )
+
+
+def catalogue_cached(request: Request, page: Callable[[], Response]) -> Response:
+    """An anonymous catalogue answer (the list or a clip) from the cache, else page().
+
+    They are most of the traffic and the same for every listener; their play
+    counts may lag by CLIPS_LIST_CACHE_SECONDS (the stats endpoint does not).
+    """
+    seconds = settings.CLIPS_LIST_CACHE_SECONDS
+    if not seconds or request.user.is_authenticated:
+        return page()
+    # The body holds absolute URLs, so the host and scheme are part of the key.
+    url = request.build_absolute_uri().encode()
+    key = f"clips:api:{hashlib.sha256(url).hexdigest()}"
+    try:
+        data = cache.get(key)
+    except UNAVAILABLE as error:
+        cache_unavailable(request, use="catalogue", error=error)
+        return page()
+    if data is not None:
+        return Response(data)
+    response = page()
+    if response.status_code == status.HTTP_200_OK:
+        try:
+            cache.set(key, response.data, seconds)
+        except UNAVAILABLE as error:
+            cache_unavailable(request, use="catalogue", error=error)
+    return response
