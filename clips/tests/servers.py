@@ -1,4 +1,5 @@
-"""Real processes for tests: the app under gunicorn, and Prometheus.
+"""Real processes for tests: the app under gunicorn, nginx, Prometheus, and what
+exports nginx's figures to it (mtail, prometheus-nginx-exporter).
 
 Each listens on a free loopback port in 18000-18999 and is stopped on exit.
 """
@@ -205,5 +206,71 @@ def nginx(
         ready_path="/healthz",
         env=dict(os.environ),
         log=directory / "nginx.log",
+    ) as server:
+        yield server
+
+
+def nginx_access_log(server: Process) -> Path:
+    """The access log of an nginx() (log_format clips)."""
+    return server.log.parent / "access.log"
+
+
+def nginx_status_uri(server: Process) -> str:
+    """Where prometheus-nginx-exporter reads an nginx()'s stub_status."""
+    return f"unix:{server.log.parent / 'status.sock'}:/stub_status"
+
+
+# How production runs mtail too (docker-compose.yml; make serve): the program in
+# monitoring/mtail, no `prog` label on its series, its own log on stderr.
+MTAIL_PROGRAMS = MONITORING / "mtail"
+MTAIL_FLAGS = ["-emit_prog_label=false", "-logtostderr"]
+
+
+@contextmanager
+def mtail(workdir: Path, *, access_log: Path) -> Iterator[Process]:
+    """mtail reading an nginx access log with monitoring/mtail/nginx.mtail.
+
+    Ready once it tails the log: mtail starts at the end of the file, and finds
+    it up to a second after it answers HTTP.
+    """
+    port = free_port()
+    command = [
+        require_tool("mtail", package="mtail"),
+        f"-progs={MTAIL_PROGRAMS}",
+        f"-logs={access_log}",
+        "-address=127.0.0.1",
+        f"-port={port}",
+        *MTAIL_FLAGS,
+    ]
+    with _running(
+        command,
+        url=f"http://127.0.0.1:{port}",
+        ready_path="/metrics",
+        env=dict(os.environ),
+        log=workdir / f"mtail-{port}.log",
+    ) as server:
+        deadline = time.monotonic() + 30
+        while f"Tailing {access_log}" not in server.error_text():
+            if time.monotonic() > deadline:
+                pytest.fail(f"mtail did not tail {access_log}:\n{server.log_text()}")
+            time.sleep(0.1)
+        yield server
+
+
+@contextmanager
+def nginx_exporter(workdir: Path, *, scrape_uri: str) -> Iterator[Process]:
+    """prometheus-nginx-exporter: nginx's connections, read from its stub_status."""
+    port = free_port()
+    command = [
+        require_tool("prometheus-nginx-exporter", package="prometheus-nginx-exporter"),
+        f"-nginx.scrape-uri={scrape_uri}",
+        f"-web.listen-address=127.0.0.1:{port}",
+    ]
+    with _running(
+        command,
+        url=f"http://127.0.0.1:{port}",
+        ready_path="/metrics",
+        env=dict(os.environ),
+        log=workdir / f"nginx-exporter-{port}.log",
     ) as server:
         yield server
