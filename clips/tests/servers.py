@@ -11,8 +11,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -156,22 +156,33 @@ def gunicorn(
 
 
 @contextmanager
-def prometheus(workdir: Path, config: Path) -> Iterator[Process]:
+def _listening(
+    workdir: Path, command: Callable[[int], list[str]], *, ready_path: str
+) -> Iterator[Process]:
+    """A Debian tool serving HTTP on a free port: command(port) runs it."""
     port = free_port()
-    command = [
-        require_tool("prometheus"),
-        f"--config.file={config}",
-        f"--storage.tsdb.path={workdir / 'tsdb'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-    ]
+    arguments = command(port)
     with _running(
-        command,
+        arguments,
         url=f"http://127.0.0.1:{port}",
-        ready_path="/-/ready",
+        ready_path=ready_path,
         env=dict(os.environ),
-        log=workdir / "prometheus.log",
+        log=workdir / f"{Path(arguments[0]).name}-{port}.log",
     ) as server:
         yield server
+
+
+def prometheus(workdir: Path, config: Path) -> AbstractContextManager[Process]:
+    return _listening(
+        workdir,
+        lambda port: [
+            require_tool("prometheus"),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={workdir / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        ready_path="/-/ready",
+    )
 
 
 @contextmanager
@@ -210,6 +221,37 @@ def nginx(
         yield server
 
 
+# The stream offload on, no stream rate limit, nginx the one proxy Django trusts.
+OFFLOAD_ENV = {
+    "CLIPS_THROTTLE_STREAM": "",
+    "CLIPS_STREAM_OFFLOAD": "1",
+    "NUM_PROXIES": "1",
+}
+
+
+@contextmanager
+def edge(
+    workdir: Path, *, workers: int = 1, metrics_dir: Path | None = None
+) -> Iterator[tuple[Process, Process]]:
+    """(gunicorn, nginx): the app with the offload on, behind the shipped config.
+
+    nginx sends the files of workdir/media and workdir/static.
+    """
+    (workdir / "static").mkdir(exist_ok=True)
+    with (
+        gunicorn(
+            workdir, workers=workers, metrics_dir=metrics_dir, extra_env=OFFLOAD_ENV
+        ) as app,
+        nginx(
+            workdir,
+            upstream=app.url.removeprefix("http://"),
+            media_root=workdir / "media",
+            static_root=workdir / "static",
+        ) as server,
+    ):
+        yield app, server
+
+
 def nginx_access_log(server: Process) -> Path:
     """The access log of an nginx() (log_format clips)."""
     return server.log.parent / "access.log"
@@ -233,21 +275,15 @@ def mtail(workdir: Path, *, access_log: Path) -> Iterator[Process]:
     Ready once it tails the log: mtail starts at the end of the file, and finds
     it up to a second after it answers HTTP.
     """
-    port = free_port()
     command = [
         require_tool("mtail", package="mtail"),
         f"-progs={MTAIL_PROGRAMS}",
         f"-logs={access_log}",
         "-address=127.0.0.1",
-        f"-port={port}",
         *MTAIL_FLAGS,
     ]
-    with _running(
-        command,
-        url=f"http://127.0.0.1:{port}",
-        ready_path="/metrics",
-        env=dict(os.environ),
-        log=workdir / f"mtail-{port}.log",
+    with _listening(
+        workdir, lambda port: [*command, f"-port={port}"], ready_path="/metrics"
     ) as server:
         deadline = time.monotonic() + 30
         while f"Tailing {access_log}" not in server.error_text():
@@ -257,20 +293,19 @@ def mtail(workdir: Path, *, access_log: Path) -> Iterator[Process]:
         yield server
 
 
-@contextmanager
-def nginx_exporter(workdir: Path, *, scrape_uri: str) -> Iterator[Process]:
+def nginx_exporter(
+    workdir: Path, *, scrape_uri: str
+) -> AbstractContextManager[Process]:
     """prometheus-nginx-exporter: nginx's connections, read from its stub_status."""
-    port = free_port()
-    command = [
-        require_tool("prometheus-nginx-exporter", package="prometheus-nginx-exporter"),
-        f"-nginx.scrape-uri={scrape_uri}",
-        f"-web.listen-address=127.0.0.1:{port}",
-    ]
-    with _running(
-        command,
-        url=f"http://127.0.0.1:{port}",
+    binary = require_tool(
+        "prometheus-nginx-exporter", package="prometheus-nginx-exporter"
+    )
+    return _listening(
+        workdir,
+        lambda port: [
+            binary,
+            f"-nginx.scrape-uri={scrape_uri}",
+            f"-web.listen-address=127.0.0.1:{port}",
+        ],
         ready_path="/metrics",
-        env=dict(os.environ),
-        log=workdir / f"nginx-exporter-{port}.log",
-    ) as server:
-        yield server
+    )

@@ -22,11 +22,11 @@ import pytest
 import requests
 import yaml
 
+from clips.tests import servers
 from clips.tests.servers import (
     MONITORING,
     gunicorn,
     mtail,
-    nginx,
     nginx_access_log,
     nginx_exporter,
     nginx_status_uri,
@@ -314,22 +314,9 @@ def edge_run(tmp_path_factory) -> EdgeRun:
     """EDGE_ROUNDS through nginx, a scrape of all three jobs after each round."""
     workdir = tmp_path_factory.mktemp("edge-e2e")
     site_create(workdir)
-    (workdir / "static").mkdir()
-    extra_env = {
-        "CLIPS_THROTTLE_STREAM": "",
-        "CLIPS_STREAM_OFFLOAD": "1",
-        "NUM_PROXIES": "1",
-    }
+    metrics_dir = workdir / "metrics"
     with (
-        gunicorn(
-            workdir, workers=2, metrics_dir=workdir / "metrics", extra_env=extra_env
-        ) as app,
-        nginx(
-            workdir,
-            upstream=app.url.removeprefix("http://"),
-            media_root=workdir / "media",
-            static_root=workdir / "static",
-        ) as edge,
+        servers.edge(workdir, workers=2, metrics_dir=metrics_dir) as (app, edge),
         mtail(workdir, access_log=nginx_access_log(edge)) as log_reader,
         nginx_exporter(workdir, scrape_uri=nginx_status_uri(edge)) as exporter,
     ):
