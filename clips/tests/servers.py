@@ -1,4 +1,5 @@
-"""Real processes for tests: the app under gunicorn, Prometheus, and Redis.
+"""Real processes for tests: the app under gunicorn, nginx, Prometheus, what exports
+nginx's figures to it (mtail, prometheus-nginx-exporter), and Redis.
 
 Each listens on a free loopback port in 18000-18999 and is stopped on exit; Redis
 is the machine's own, on 127.0.0.1:6379, with a key prefix for each user.
@@ -12,8 +13,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -170,22 +171,33 @@ def gunicorn(
 
 
 @contextmanager
-def prometheus(workdir: Path, config: Path) -> Iterator[Process]:
+def _listening(
+    workdir: Path, command: Callable[[int], list[str]], *, ready_path: str
+) -> Iterator[Process]:
+    """A Debian tool serving HTTP on a free port: command(port) runs it."""
     port = free_port()
-    command = [
-        require_tool("prometheus"),
-        f"--config.file={config}",
-        f"--storage.tsdb.path={workdir / 'tsdb'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-    ]
+    arguments = command(port)
     with _running(
-        command,
+        arguments,
         url=f"http://127.0.0.1:{port}",
-        ready_path="/-/ready",
+        ready_path=ready_path,
         env=dict(os.environ),
-        log=workdir / "prometheus.log",
+        log=workdir / f"{Path(arguments[0]).name}-{port}.log",
     ) as server:
         yield server
+
+
+def prometheus(workdir: Path, config: Path) -> AbstractContextManager[Process]:
+    return _listening(
+        workdir,
+        lambda port: [
+            require_tool("prometheus"),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={workdir / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        ready_path="/-/ready",
+    )
 
 
 @contextmanager
@@ -247,3 +259,93 @@ def redis_env() -> Iterator[dict[str, str]]:
         for key in client.scan_iter(match=f"{prefix}:*"):
             client.delete(key)
         client.close()
+
+
+# The stream offload on, no stream rate limit, nginx the one proxy Django trusts.
+OFFLOAD_ENV = {
+    "CLIPS_THROTTLE_STREAM": "",
+    "CLIPS_STREAM_OFFLOAD": "1",
+    "NUM_PROXIES": "1",
+}
+
+
+@contextmanager
+def edge(
+    workdir: Path, *, workers: int = 1, metrics_dir: Path | None = None
+) -> Iterator[tuple[Process, Process]]:
+    """(gunicorn, nginx): the app with the offload on, behind the shipped config.
+
+    nginx sends the files of workdir/media and workdir/static.
+    """
+    (workdir / "static").mkdir(exist_ok=True)
+    with (
+        gunicorn(
+            workdir, workers=workers, metrics_dir=metrics_dir, extra_env=OFFLOAD_ENV
+        ) as app,
+        nginx(
+            workdir,
+            upstream=app.url.removeprefix("http://"),
+            media_root=workdir / "media",
+            static_root=workdir / "static",
+        ) as server,
+    ):
+        yield app, server
+
+
+def nginx_access_log(server: Process) -> Path:
+    """The access log of an nginx() (log_format clips)."""
+    return server.log.parent / "access.log"
+
+
+def nginx_status_uri(server: Process) -> str:
+    """Where prometheus-nginx-exporter reads an nginx()'s stub_status."""
+    return f"unix:{server.log.parent / 'status.sock'}:/stub_status"
+
+
+# How production runs mtail too (docker-compose.yml; make serve): the program in
+# monitoring/mtail, no `prog` label on its series, its own log on stderr.
+MTAIL_PROGRAMS = MONITORING / "mtail"
+MTAIL_FLAGS = ["-emit_prog_label=false", "-logtostderr"]
+
+
+@contextmanager
+def mtail(workdir: Path, *, access_log: Path) -> Iterator[Process]:
+    """mtail reading an nginx access log with monitoring/mtail/nginx.mtail.
+
+    Ready once it tails the log: mtail starts at the end of the file, and finds
+    it up to a second after it answers HTTP.
+    """
+    command = [
+        require_tool("mtail", package="mtail"),
+        f"-progs={MTAIL_PROGRAMS}",
+        f"-logs={access_log}",
+        "-address=127.0.0.1",
+        *MTAIL_FLAGS,
+    ]
+    with _listening(
+        workdir, lambda port: [*command, f"-port={port}"], ready_path="/metrics"
+    ) as server:
+        deadline = time.monotonic() + 30
+        while f"Tailing {access_log}" not in server.error_text():
+            if time.monotonic() > deadline:
+                pytest.fail(f"mtail did not tail {access_log}:\n{server.log_text()}")
+            time.sleep(0.1)
+        yield server
+
+
+def nginx_exporter(
+    workdir: Path, *, scrape_uri: str
+) -> AbstractContextManager[Process]:
+    """prometheus-nginx-exporter: nginx's connections, read from its stub_status."""
+    binary = require_tool(
+        "prometheus-nginx-exporter", package="prometheus-nginx-exporter"
+    )
+    return _listening(
+        workdir,
+        lambda port: [
+            binary,
+            f"-nginx.scrape-uri={scrape_uri}",
+            f"-web.listen-address=127.0.0.1:{port}",
+        ],
+        ready_path="/metrics",
+    )

@@ -20,6 +20,8 @@ import yaml
 from clips.tests.servers import (
     BASE_DIR,
     MONITORING,
+    MTAIL_FLAGS,
+    MTAIL_PROGRAMS,
     gunicorn,
     require_tool,
     site_create,
@@ -37,7 +39,11 @@ DASHBOARD_PANELS = {
     "Stream duration p50 / p95 / p99",
     "Stream time to first byte p50 / p95 / p99",
     "Database unavailable",
+    "Active connections",
 }
+# Prometheus' jobs and what compose runs for each: (service, port).
+SCRAPED = {"clips": ("app", 8000), "nginx-log": ("mtail", 3903)}
+SCRAPED["nginx"] = ("nginx-exporter", 9113)  # the exporter's default port
 
 
 def load_yaml(path):
@@ -175,7 +181,8 @@ def test_compose_has_app_db_prometheus_and_grafana_on_the_descriptions_ports(
     assert published_ports(services["app"]) == {("8000", "8000")}
     assert published_ports(services["prometheus"]) == {("9090", "9090")}
     assert published_ports(services["grafana"]) == {("3000", "3000")}
-    assert not any(published_ports(services[name]) for name in ("db", "migrate"))
+    unpublished = ("db", "migrate", "mtail", "nginx-exporter")
+    assert not any(published_ports(services[name]) for name in unpublished)
 
 
 def test_env_example_sets_the_database_as_the_service_description_does():
@@ -264,14 +271,65 @@ def test_compose_migrates_and_loads_samples_before_the_app(compose):
     }
 
 
-def test_prometheus_in_compose_scrapes_the_app_it_may_reach(compose):
+def test_prometheus_in_compose_scrapes_the_services_it_may_reach(compose):
     services = compose["services"]
     config_path = mounts(services["prometheus"])["/etc/prometheus/prometheus.yml"]
     config = load_yaml(BASE_DIR / config_path)
-    (job,) = config["scrape_configs"]
-    assert job["static_configs"] == [{"targets": ["app:8000"]}]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == set(SCRAPED)
+    for name, (service, port) in SCRAPED.items():
+        assert service in services
+        assert jobs[name]["static_configs"] == [{"targets": [f"{service}:{port}"]}]
+    assert f"-port={SCRAPED['nginx-log'][1]}" in services["mtail"]["command"]
     for rule_file in config["rule_files"]:
         assert f"/etc/prometheus/{rule_file}" in mounts(services["prometheus"])
+
+
+def test_mtail_in_compose_runs_as_the_tests_do(compose):
+    """The program of monitoring/mtail, the tests' flags, nginx's shared log."""
+    mtail = compose["services"]["mtail"]
+    command = mtail["command"]
+    assert command[0] == "mtail"
+    assert set(MTAIL_FLAGS) <= set(command)
+    (programs,) = [arg.split("=", 1)[1] for arg in command if arg.startswith("-progs")]
+    assert BASE_DIR / mounts(mtail)[programs] == MTAIL_PROGRAMS
+    (log,) = [arg.split("=", 1)[1] for arg in command if arg.startswith("-logs=")]
+    log_volume = {
+        target: source
+        for source, target, *_ in (volume.split(":") for volume in mtail["volumes"])
+    }[str(Path(log).parent)]
+    assert log_volume in compose["volumes"]
+    # nginx (in compose with make serve's branch) must write there.
+    if "nginx" in compose["services"]:
+        nginx = compose["services"]["nginx"]
+        assert f"{log_volume}:{Path(log).parent}" in nginx["volumes"]
+        assert environment(nginx)["CLIPS_ACCESS_LOG"] == log
+
+
+def environment(service: dict) -> dict[str, str]:
+    """A compose service's environment, from either of compose's ways to write it."""
+    variables = service.get("environment", {})
+    if isinstance(variables, list):
+        return dict(variable.split("=", 1) for variable in variables)
+    return variables
+
+
+def test_the_exporter_in_compose_reads_nginx_stub_status(compose):
+    command = compose["services"]["nginx-exporter"]["command"]
+    assert command[0] == "prometheus-nginx-exporter"
+    assert "-nginx.scrape-uri=http://nginx:8081/stub_status" in command
+    if "nginx" in compose["services"]:  # nginx listens there, unpublished
+        nginx = compose["services"]["nginx"]
+        assert environment(nginx)["CLIPS_STATUS_LISTEN"] == "8081"
+        assert all(target != "8081" for _, target in published_ports(nginx))
+
+
+def test_the_edge_metrics_image_has_what_compose_runs(compose):
+    dockerfile = (MONITORING / "Dockerfile").read_text()
+    for name in ("mtail", "nginx-exporter"):
+        service = compose["services"][name]
+        assert (BASE_DIR / service["build"]).resolve() == MONITORING
+        assert service["command"][0] in dockerfile
 
 
 def test_grafana_in_compose_is_provisioned_from_monitoring(compose):

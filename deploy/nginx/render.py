@@ -5,6 +5,7 @@
 DIR gets nginx.conf (start it with `nginx -c DIR/nginx.conf -e stderr`) and
 clips.conf, the server block that compose's nginx image renders from the same
 template. Paths and sizes default to what clips_project/settings.py reads.
+nginx's stub_status listens on DIR/status.sock, for prometheus-nginx-exporter.
 """
 
 import argparse
@@ -20,6 +21,9 @@ ROOT = HERE.parent.parent
 FORM_OVERHEAD_BYTES = 1024 * 1024
 # CLIPS_MAX_UPLOAD_BYTES' default in clips_project/settings.py (a test keeps both).
 DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+# nginx's stub_status listens here in DIR unless --status-listen says otherwise;
+# prometheus-nginx-exporter reads it as unix:DIR/status.sock:/stub_status.
+STATUS_SOCKET = "status.sock"
 
 
 def max_body(upload_bytes: int) -> str:
@@ -61,9 +65,14 @@ def main() -> None:
         ),
     )
     parser.add_argument("--access-log", default="/dev/stdout")
+    parser.add_argument(
+        "--status-listen",
+        help="stub_status' listener (default: unix:DIR/status.sock)",
+    )
     args = parser.parse_args()
+    directory = args.directory.resolve()
     config = render(
-        args.directory.resolve(),
+        directory,
         {
             "CLIPS_LISTEN": args.listen,
             "CLIPS_UPSTREAM": args.upstream,
@@ -71,6 +80,8 @@ def main() -> None:
             "CLIPS_STATIC_ROOT": str(Path(args.static_root).resolve()),
             "CLIPS_MAX_BODY": max_body(args.max_upload_bytes),
             "CLIPS_ACCESS_LOG": args.access_log,
+            "CLIPS_STATUS_LISTEN": args.status_listen
+            or f"unix:{directory / STATUS_SOCKET}",
         },
     )
     sys.stdout.write(f"{config}\n")
