@@ -191,7 +191,7 @@ def write_wav(path: Path, size: int) -> None:
 
 
 def seed() -> Fixtures:
-    """Migrate, load the samples, add a catalogue and the two big clips."""
+    """Migrate, load the samples, add a catalogue and the two big clips; ANALYZE."""
     from django.core.management import call_command
 
     from clips.models import Clip, Genre, PlayTotal
@@ -217,6 +217,7 @@ def seed() -> Fixtures:
     )
     stream_clip = big_clip("bench/clip-5mb.wav", STREAM_CLIP_BYTES)
     big = big_clip("bench/clip-100mb.wav", BIG_CLIP_BYTES)
+    analyze()
     app = f"http://{HOST}:{APP_PORT}/api/v1/clips"
     return Fixtures(
         list_url=app,
@@ -229,6 +230,14 @@ def seed() -> Fixtures:
         big_url=f"{app}/{big.pk}/stream",
         big_clip_id=big.pk,
     )
+
+
+def analyze() -> None:
+    """Fresh planner statistics: autovacuum may not have seen the new rows yet."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
 
 
 def big_clip(name: str, size: int):
