@@ -1028,7 +1028,9 @@ def main() -> None:
             "",
             f"The play rule: the stream endpoint, {RULE_CONNECTIONS} connections, "
             f"4 KiB ranges ({LISTEN_RANGE}; the seek {SEEK_RANGE}), on the code "
-            f"before the rule ({args.before}) and after it, one after the other:",
+            f"before the rule ({args.before}) and after it, 2 runs each in the "
+            "order before, after, after, before (req/s over both; in brackets, "
+            "each run's):",
             "",
             table(
                 [
