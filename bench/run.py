@@ -1,18 +1,23 @@
 """Clips under gunicorn and PostgreSQL, measured side by side with nginx: one command.
 
-    .venv/bin/python bench/run.py [--seconds 8] [--out bench/results.md]
+    .venv/bin/python bench/run.py [--seconds 8] [--before fdcb72e] [--out ...]
 
 Creates and migrates its own database (clips_bench), starts gunicorn with the
 production config (clips_project/gunicorn.py) and its own nginx, both on loopback,
 runs wrk and a few Python clients against them, prints a table and writes
-bench/results.md. Needs wrk, nginx and curl (Debian packages; installed with apt
-when missing and run as root). Everything it starts, it stops.
+bench/results.md. The stream's request rate and CPU per request, counted and not
+counted, are also measured on the code before the play rule (--before, checked out
+into a temporary git worktree, with its own database clips_bench_before and the
+same gunicorn config), side by side. Needs wrk, nginx and curl (Debian packages;
+installed with apt when missing and run as root). Everything it starts, it stops.
 """
 
 import argparse
+import functools
 import getpass
 import http.client
 import itertools
+import operator
 import os
 import platform
 import re
@@ -22,6 +27,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -30,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -55,9 +62,13 @@ def free_port(first: int) -> int:
 
 APP_PORT = free_port(38_100)
 NGINX_PORT = free_port(APP_PORT + 1)
+BEFORE_PORT = free_port(NGINX_PORT + 1)
 DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/clips_bench"
 )
+BEFORE_DATABASE_URL = DATABASE_URL + "_before"
+# The commit before the play rule of issue 9 (every GET from byte 0 counted).
+BEFORE = "fdcb72e"
 CATALOGUE_CLIPS = 1_000
 MB = 1_000_000
 STREAM_CLIP_BYTES = 5 * MB
@@ -65,6 +76,14 @@ BIG_CLIP_BYTES = 100 * MB
 CONCURRENCY = (1, 16, 64)
 LISTENERS = 64
 LISTENS_EACH = 20
+# The play rule's rows: many small requests, so the transfer does not hide their
+# fixed cost. 4 KiB from byte 0 is a listen under both rules; the seek is the same
+# size 1 MiB in.
+RULE_CONNECTIONS = 16
+LISTEN_RANGE = "bytes=0-4095"
+SEEK_RANGE = "bytes=1048576-1052671"
+# The rule may cost something, but not half of the stream's request rate.
+RULE_MIN_RATIO = 0.5
 TTFB_SAMPLES = 30
 # Worker memory is flat if sending 6.4 GB grows it by less than this.
 FLAT_RSS_MB = 10
@@ -119,6 +138,8 @@ class Wrk:
     p50_ms: float
     p99_ms: float
     errors: int
+    # Written, answered or not; only known with bench/listeners.lua.
+    sent: int | None = None
 
 
 @dataclass(frozen=True)
@@ -127,11 +148,60 @@ class Fixtures:
     detail_url: str
     floor_url: str
     stream_url: str
+    stream_clip_id: int
     static_url: str
     listen_url: str
     listen_clip_id: int
     big_url: str
     big_clip_id: int
+
+
+@dataclass(frozen=True)
+class Server:
+    """One version of Clips under gunicorn: its stream URL and where it counts."""
+
+    name: str
+    master: int
+    database_url: str
+    stream_url: str
+    stream_clip_id: int
+
+
+@dataclass(frozen=True)
+class Streams:
+    """wrk runs on one server's stream endpoint, with the server's side of them."""
+
+    runs: tuple[Wrk, ...]
+    cpu_seconds: float
+    plays: int
+
+    def __add__(self, other: "Streams") -> "Streams":
+        return Streams(
+            runs=self.runs + other.runs,
+            cpu_seconds=self.cpu_seconds + other.cpu_seconds,
+            plays=self.plays + other.plays,
+        )
+
+    @property
+    def requests(self) -> int:
+        return sum(run.requests for run in self.runs)
+
+    @property
+    def requests_per_second(self) -> float:
+        seconds = sum(run.requests / run.requests_per_second for run in self.runs)
+        return self.requests / seconds
+
+    @property
+    def cpu_ms(self) -> float:
+        return self.cpu_seconds * 1000 / self.requests
+
+    @property
+    def sent(self) -> int:
+        return sum(run.sent for run in self.runs)
+
+    @property
+    def errors(self) -> int:
+        return sum(run.errors for run in self.runs)
 
 
 # --- setting up ---------------------------------------------------------------
@@ -161,13 +231,16 @@ def setup_django() -> None:
     django.setup()
 
 
-def recreate_database() -> None:
-    """Drop and create clips_bench, so every run starts from the same state."""
-    import psycopg
-    from django.conf import settings
+def database_name(url: str) -> str:
+    return url.rsplit("/", 1)[1]
 
-    name = settings.DATABASES["default"]["NAME"]
-    admin_url = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
+
+def recreate_database(url: str) -> None:
+    """Drop and create a bench database, so every run starts from the same state."""
+    import psycopg
+
+    name = database_name(url)
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin_url, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{name}"')
@@ -191,7 +264,7 @@ def write_wav(path: Path, size: int) -> None:
 
 
 def seed() -> Fixtures:
-    """Migrate, load the samples, add a catalogue and the two big clips."""
+    """Migrate, load the samples, add a catalogue and the two big clips; ANALYZE."""
     from django.core.management import call_command
 
     from clips.models import Clip, Genre, PlayTotal
@@ -217,12 +290,14 @@ def seed() -> Fixtures:
     )
     stream_clip = big_clip("bench/clip-5mb.wav", STREAM_CLIP_BYTES)
     big = big_clip("bench/clip-100mb.wav", BIG_CLIP_BYTES)
+    analyze()
     app = f"http://{HOST}:{APP_PORT}/api/v1/clips"
     return Fixtures(
         list_url=app,
         detail_url=f"{app}/{samples[0].pk}",
         floor_url=f"http://{HOST}:{APP_PORT}/api/v1/nothing-here",
         stream_url=f"{app}/{stream_clip.pk}/stream",
+        stream_clip_id=stream_clip.pk,
         static_url=f"http://{HOST}:{NGINX_PORT}/bench/clip-5mb.wav",
         listen_url=f"{app}/{samples[0].pk}/stream",
         listen_clip_id=samples[0].pk,
@@ -231,30 +306,102 @@ def seed() -> Fixtures:
     )
 
 
+def analyze() -> None:
+    """Fresh planner statistics: autovacuum may not have seen the new rows yet."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
 def big_clip(name: str, size: int):
-    from clips.models import Clip, Genre
+    """A WAV clip, with its digest (the ETag) worked out as an upload's is."""
+    from clips.models import Clip
+    from clips.services import clip_audio_digest
 
     write_wav(MEDIA / name, size)
-    return Clip.objects.create(
-        title=f"Benchmark {size // MB} MB",
-        genre=Genre.OTHER,
-        duration=min(3600, size / 44_100),
-        audio_file=name,
-        content_type="audio/wav",
-        size_bytes=size,
-    )
+    clip = Clip.objects.create(**big_clip_fields(name, size))
+    clip_audio_digest(clip=clip)
+    return clip
 
 
-# --- the two servers ----------------------------------------------------------
+def big_clip_fields(name: str, size: int) -> dict:
+    """A WAV clip's row, in fields that the code before the play rule has too."""
+    return {
+        "title": f"Benchmark {size // MB} MB",
+        "genre": "other",
+        "duration": min(3600, size / 44_100),
+        "audio_file": name,
+        "content_type": "audio/wav",
+        "size_bytes": size,
+    }
+
+
+# Run by the code before the rule (manage.py shell -c): only what its stream needs.
+SEED_BEFORE = """
+from django.core.management import call_command
+from django.db import connection
+from clips.models import Clip
+call_command("migrate", verbosity=0)
+clip = Clip.objects.create(**{fields!r})
+with connection.cursor() as cursor:
+    cursor.execute("ANALYZE")
+print(clip.pk)
+"""
 
 
 @contextmanager
-def running(command: list[str], log: Path, env: dict | None = None) -> Iterator[int]:
+def checkout(revision: str) -> Iterator[Path]:
+    """A commit in a temporary git worktree, removed on exit."""
+    path = Path(tempfile.mkdtemp(prefix="clips-bench-before-"))
+    git("worktree", "add", "--quiet", "--detach", str(path), revision)
+    try:
+        yield path
+    finally:
+        git("worktree", "remove", "--force", str(path))
+
+
+def git(*args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def seed_before(root: Path) -> int:
+    """Its own database, migrated by that code, with the 5 MB clip; the clip's id."""
+    recreate_database(BEFORE_DATABASE_URL)
+    fields = big_clip_fields("bench/clip-5mb.wav", STREAM_CLIP_BYTES)
+    output = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", SEED_BEFORE.format(fields=fields)],
+        cwd=root,
+        env={**os.environ, **before_env()},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return int(output.split()[-1])
+
+
+def before_env() -> dict[str, str]:
+    return {
+        **APP_ENV,
+        "DATABASE_URL": BEFORE_DATABASE_URL,
+        "GUNICORN_BIND": f"{HOST}:{BEFORE_PORT}",
+    }
+
+
+# --- the servers ---------------------------------------------------------------
+
+
+@contextmanager
+def running(
+    command: list[str], log: Path, env: dict | None = None, cwd: Path = ROOT
+) -> Iterator[int]:
     """Run a server in its own process group; stop it (and its workers) on exit."""
     with log.open("wb") as output:
         process = subprocess.Popen(
             command,
-            cwd=ROOT,
+            cwd=cwd,
             env={**os.environ, **(env or {})},
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -271,6 +418,25 @@ def running(command: list[str], log: Path, env: dict | None = None) -> Iterator[
             process.wait()
 
 
+@contextmanager
+def serving_before(root: Path, clip_id: int) -> Iterator[Server]:
+    """The code before the play rule under the same gunicorn config, warmed up."""
+    with running(
+        gunicorn(), OUT / "gunicorn-before.log", before_env(), cwd=root
+    ) as master:
+        app = f"http://{HOST}:{BEFORE_PORT}/api/v1/clips"
+        wait_until_up(app)
+        server = Server(
+            name="before",
+            master=master,
+            database_url=BEFORE_DATABASE_URL,
+            stream_url=f"{app}/{clip_id}/stream",
+            stream_clip_id=clip_id,
+        )
+        wrk(server.stream_url, 4, 2)
+        yield server
+
+
 def wait_until_up(url: str) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -284,10 +450,11 @@ def wait_until_up(url: str) -> None:
 
 
 def gunicorn() -> list[str]:
+    """The production config of this checkout, for whichever code runs in cwd."""
     return [
         str(Path(sys.executable).parent / "gunicorn"),
         "-c",
-        "clips_project/gunicorn.py",
+        str(ROOT / "clips_project" / "gunicorn.py"),
         "clips_project.wsgi",
     ]
 
@@ -328,7 +495,7 @@ def cpu_seconds(pid: int, children: bool = False) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def server_cpu_seconds(master: int) -> float:
+def server_cpu_seconds(master: int, database_url: str = DATABASE_URL) -> float:
     """CPU used so far by gunicorn (master, workers, recycled workers) and by the
     PostgreSQL backends serving it: what a request costs, whatever else runs."""
     from django.db import connection
@@ -336,7 +503,8 @@ def server_cpu_seconds(master: int) -> float:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pid FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            [database_name(database_url)],
         )
         backends = [pid for (pid,) in cursor.fetchall()]
     return (
@@ -349,9 +517,24 @@ def server_cpu_seconds(master: int) -> float:
 # --- measuring ----------------------------------------------------------------
 
 
-def wrk(url: str, connections: int, seconds: int, range_header: str = "") -> Wrk:
+_wrk_runs = itertools.count(1)
+
+
+def wrk(
+    url: str,
+    connections: int,
+    seconds: int,
+    range_header: str = "",
+    listeners: Literal["new", "same"] | None = None,
+) -> Wrk:
+    """wrk's figures; with `listeners`, each request from a new listener or all from
+    the same one (bench/listeners.lua), who is new to the server in either case."""
     threads = min(2, connections)
     header = ["-H", f"Range: {range_header}"] if range_header else []
+    script, script_args = [], []
+    if listeners:
+        script = ["-s", str(ROOT / "bench" / "listeners.lua")]
+        script_args = ["--", f"bench-{os.getpid()}-{next(_wrk_runs)}", listeners]
     output = subprocess.run(
         [
             "wrk",
@@ -362,12 +545,15 @@ def wrk(url: str, connections: int, seconds: int, range_header: str = "") -> Wrk
             "--timeout",
             "10s",
             *header,
+            *script,
             url,
+            *script_args,
         ],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
+    sent = re.search(r"requests sent: (\d+)", output)
     bad_status = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(r"Socket errors: (.*)", output)
     errors = int(bad_status[1]) if bad_status else 0
@@ -380,6 +566,7 @@ def wrk(url: str, connections: int, seconds: int, range_header: str = "") -> Wrk
         p50_ms=_milliseconds(re.search(r"^\s+50%\s+(\S+)", output, re.M)[1]),
         p99_ms=_milliseconds(re.search(r"^\s+99%\s+(\S+)", output, re.M)[1]),
         errors=errors,
+        sent=int(sent[1]) if sent else None,
     )
 
 
@@ -408,19 +595,20 @@ def ttfb_ms(url: str) -> float:
     return statistics.median(samples)
 
 
-def curl_together(command: list[str], clients: int) -> int:
-    """Run `clients` copies of a curl command at once; how many failed."""
-    curls = [subprocess.Popen(command) for _ in range(clients)]
+def curl_together(commands: list[list[str]]) -> int:
+    """Run curl commands all at once; how many failed."""
+    curls = [subprocess.Popen(command) for command in commands]
     return sum(curl.wait() != 0 for curl in curls)
 
 
-def listen(url: str, times: int) -> int:
-    """One listener playing a clip `times` times on one keep-alive connection."""
+def listen(url: str, times: int, client: int) -> int:
+    """One client playing a clip `times` times on one keep-alive connection, each
+    time as a new listener (its own User-Agent), so that each listen counts."""
     host, port, path = _split(url)
     connection = http.client.HTTPConnection(host, port, timeout=60)
     complete = 0
-    for _ in range(times):
-        connection.request("GET", path)
+    for n in range(times):
+        connection.request("GET", path, headers={"User-Agent": f"bench-{client}-{n}"})
         response = connection.getresponse()
         body = response.read()
         expected = int(response.headers["Content-Length"])
@@ -435,11 +623,21 @@ def _split(url: str) -> tuple[str, int, str]:
     return match[1], int(match[2]), match[3]
 
 
-def plays_of(clip_id: int) -> int:
-    from clips.models import Clip
-    from clips.selectors import clip_stats
+def plays_of(clip_id: int, database_url: str = DATABASE_URL) -> int:
+    """The clip's play_count, in a table that both versions of the code share."""
+    total = _connected(database_url).execute(
+        "SELECT play_count FROM clips_playtotal WHERE clip_id = %s", [clip_id]
+    )
+    return (total.fetchone() or [0])[0]
 
-    return clip_stats(clip=Clip.objects.get(pk=clip_id)).play_count
+
+@functools.cache
+def _connected(database_url: str):
+    """One connection per database for the whole run: no backend comes and goes
+    while server_cpu_seconds sums theirs."""
+    import psycopg
+
+    return psycopg.connect(database_url, autocommit=True)
 
 
 def sample_peak(pids: Callable[[], list[int]], stop: threading.Event) -> float:
@@ -460,13 +658,16 @@ def row(measure: str, ours: str, theirs: str = "", ratio: str = "", notes: str =
 
 
 def measure_streaming(fixtures: Fixtures, seconds: int) -> list[Row]:
-    """A 5 MB clip from Clips and from nginx: whole (a listen), from byte 1 (a seek)."""
+    """A 5 MB clip from Clips and from nginx: whole (a listen), from byte 1 (a seek).
+
+    Each request comes from a new listener, so that each listen counts.
+    """
     rows = []
     cases = [("", "a listen: counted", 1), ("", "a listen: counted", 16)]
     cases.append(("bytes=1-", "a seek: not counted", 1))
     for range_header, what, connections in cases:
-        ours = wrk(fixtures.stream_url, connections, seconds, range_header)
-        theirs = wrk(fixtures.static_url, connections, seconds, range_header)
+        ours = wrk(fixtures.stream_url, connections, seconds, range_header, "new")
+        theirs = wrk(fixtures.static_url, connections, seconds, range_header, "new")
         rows.append(
             row(
                 f"stream 5 MB, {connections} conn., {what}",
@@ -488,6 +689,114 @@ def measure_streaming(fixtures: Fixtures, seconds: int) -> list[Row]:
         )
     )
     return rows
+
+
+RULE_CASES: list[tuple[str, str, Literal["new", "same"]]] = [
+    ("counted: a new listener each time", LISTEN_RANGE, "new"),
+    ("not counted: the same listener again", LISTEN_RANGE, "same"),
+    ("a seek: never counted", SEEK_RANGE, "new"),
+]
+
+
+def measure_rule(before: Server, after: Server, seconds: int) -> dict[str, dict]:
+    """Each case of RULE_CASES on the code before the play rule and after it.
+
+    Twice each, in the order before, after, after, before: a load that other work
+    on the machine adds or takes away during a case weighs on both about alike.
+    """
+    results = {}
+    for what, range_header, listeners in RULE_CASES:
+        print(f"bench: stream, {what}: before and after the rule", flush=True)
+        runs = {before.name: [], after.name: []}
+        for server in (before, after, after, before):
+            runs[server.name].append(streams(server, seconds, range_header, listeners))
+        results[what] = {
+            name: functools.reduce(operator.add, ran) for name, ran in runs.items()
+        }
+    return results
+
+
+def streams(
+    server: Server, seconds: int, range_header: str, listeners: Literal["new", "same"]
+) -> Streams:
+    """Small ranges of the 5 MB clip on 16 connections: the server's CPU and plays."""
+    plays = plays_of(server.stream_clip_id, server.database_url)
+    cpu = server_cpu_seconds(server.master, server.database_url)
+    result = wrk(server.stream_url, RULE_CONNECTIONS, seconds, range_header, listeners)
+    cpu = server_cpu_seconds(server.master, server.database_url) - cpu
+    time.sleep(1)  # requests in flight when wrk stopped are counted by now
+    return Streams(
+        runs=(result,),
+        cpu_seconds=cpu,
+        plays=plays_of(server.stream_clip_id, server.database_url) - plays,
+    )
+
+
+def rule_tables(results: dict[str, dict]) -> tuple[list[Row], list[Row], list[Row]]:
+    """The before/after table, the rule's CPU over a seek, and the two goals."""
+    rows, ratios = [], []
+    for what, ran in results.items():
+        before, after = ran["before"], ran["after"]
+        ratio = after.requests_per_second / before.requests_per_second
+        ratios.append(ratio)
+        rows.append(
+            [
+                what,
+                _rate(before),
+                _rate(after),
+                f"{ratio:.0%}",
+                f"{before.cpu_ms:.2f} -> {after.cpu_ms:.2f} ms",
+                f"{_plays(before)}; {_plays(after)}",
+                f"p50 {_p50s(before)} -> {_p50s(after)} ms; "
+                f"errors {before.errors}/{after.errors}",
+                _verdict(ratio >= RULE_MIN_RATIO),
+            ]
+        )
+    counted, again, seek = results.values()
+    cost = [
+        [
+            what,
+            f"{ran['before'].cpu_ms - seek['before'].cpu_ms:+.2f} ms",
+            f"{ran['after'].cpu_ms - seek['after'].cpu_ms:+.2f} ms",
+        ]
+        for what, ran in list(results.items())[:2]
+    ]
+    # Each wrk run's one listener is new to the server: it counts once per run.
+    exact = (
+        counted["after"].plays == counted["after"].sent
+        and again["after"].plays == len(again["after"].runs)
+        and seek["after"].plays == 0
+    )
+    goals = [
+        [
+            f"the play rule keeps >= {RULE_MIN_RATIO:.0%} of the stream's request "
+            "rate (counted / not counted / seek, after / before)",
+            " / ".join(f"{ratio:.0%}" for ratio in ratios),
+            _verdict(min(ratios) >= RULE_MIN_RATIO),
+        ],
+        [
+            "after: each new listener's request counted, the same listener once "
+            "(per wrk run), no seek",
+            f"{counted['after'].plays:,} of {counted['after'].sent:,} sent / "
+            f"{again['after'].plays} / {seek['after'].plays}",
+            _verdict(exact),
+        ],
+    ]
+    return rows, cost, goals
+
+
+def _rate(ran: Streams) -> str:
+    """Requests per second over all runs, and each run's."""
+    each = " / ".join(f"{run.requests_per_second:,.0f}" for run in ran.runs)
+    return f"{ran.requests_per_second:,.0f} req/s ({each})"
+
+
+def _plays(ran: Streams) -> str:
+    return f"{ran.plays:,} of {ran.sent:,}"
+
+
+def _p50s(ran: Streams) -> str:
+    return ", ".join(f"{run.p50_ms:.1f}" for run in ran.runs)
 
 
 def measure_api(
@@ -529,18 +838,26 @@ def measure_api(
 
 
 def measure_plays(fixtures: Fixtures) -> tuple[Row, int]:
-    """64 listeners play one clip over and over; every listen must be counted."""
+    """64 clients play one clip over and over, each listen by a new listener; every
+    listen must be counted."""
     before = plays_of(fixtures.listen_clip_id)
     started = time.monotonic()
     with ThreadPoolExecutor(LISTENERS) as pool:
-        listens = [LISTENS_EACH] * LISTENERS
-        complete = sum(pool.map(listen, [fixtures.listen_url] * LISTENERS, listens))
+        complete = sum(
+            pool.map(
+                listen,
+                [fixtures.listen_url] * LISTENERS,
+                [LISTENS_EACH] * LISTENERS,
+                range(LISTENERS),
+            )
+        )
     elapsed = time.monotonic() - started
     counted = plays_of(fixtures.listen_clip_id) - before
     lost = complete - counted
     return (
         row(
-            f"plays counted, {LISTENERS} listeners on one clip",
+            f"plays counted, {LISTENERS} clients x {LISTENS_EACH} new listeners "
+            "on one clip",
             f"{counted / elapsed:,.0f} plays/s",
             notes=f"{complete} complete listens, {counted} counted: {lost} lost",
         ),
@@ -556,8 +873,12 @@ def measure_memory(fixtures: Fixtures, master: int) -> tuple[Row, float]:
     started = time.monotonic()
     with ThreadPoolExecutor(1) as sampler:
         peak = sampler.submit(sample_peak, lambda: worker_pids(master), stop)
-        command = ["curl", "-s", "-o", "/dev/null", fixtures.big_url]
-        failed = curl_together(command, LISTENERS)
+        failed = curl_together(
+            [
+                ["curl", "-s", "-o", "/dev/null", "-A", f"bench-{n}", fixtures.big_url]
+                for n in range(LISTENERS)
+            ]
+        )
         stop.set()
         peak_mb = peak.result()
     elapsed = time.monotonic() - started
@@ -575,9 +896,11 @@ def measure_memory(fixtures: Fixtures, master: int) -> tuple[Row, float]:
     )
 
 
-def run(seconds: int) -> tuple[list[Row], list[Row]]:
-    """All measurements, against one gunicorn and one nginx; then the goals."""
+def run(seconds: int, before_root: Path) -> dict[str, list[Row]]:
+    """All measurements, against one gunicorn and one nginx, and the stream's also
+    against the code before the play rule (before_root); then the goals."""
     fixtures = seed()
+    before_clip_id = seed_before(before_root)
     with (
         running(gunicorn(), OUT / "gunicorn.log", APP_ENV) as master,
         running(nginx(), OUT / "nginx.log"),
@@ -589,6 +912,15 @@ def run(seconds: int) -> tuple[list[Row], list[Row]]:
         wrk(fixtures.stream_url, 4, 2)
         print("bench: streaming a 5 MB clip: Clips vs nginx", flush=True)
         rows = measure_streaming(fixtures, seconds)
+        after = Server(
+            name="after",
+            master=master,
+            database_url=DATABASE_URL,
+            stream_url=fixtures.stream_url,
+            stream_clip_id=fixtures.stream_clip_id,
+        )
+        with serving_before(before_root, before_clip_id) as before:
+            rule = measure_rule(before, after, seconds)
         api_rows, best_list = measure_api(fixtures, seconds, master)
         print(f"bench: {LISTENERS} listeners on one clip", flush=True)
         plays_row, lost = measure_plays(fixtures)
@@ -614,27 +946,31 @@ def run(seconds: int) -> tuple[list[Row], list[Row]]:
             _verdict(growth < FLAT_RSS_MB),
         ],
     ]
-    return rows, goals
+    rule_rows, rule_cost, rule_goals = rule_tables(rule)
+    return {
+        "rows": rows,
+        "rule": rule_rows,
+        "rule cost": rule_cost,
+        "goals": goals + rule_goals,
+    }
 
 
 def _verdict(met: bool) -> str:
     return "met" if met else "**missed**"
 
 
-def environment() -> dict[str, str]:
+def environment(before: str) -> dict[str, str]:
     nginx_version = subprocess.run(
         ["nginx", "-v"], capture_output=True, text=True, check=True
     ).stderr.strip()
     load = os.getloadavg()
-    commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
+    # The script rewrites results.md itself.
+    changed = git("status", "--porcelain", "--untracked-files=no", ":!bench/results.md")
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "code": commit or f"{ROOT} (not a git checkout)",
+        "code (after)": git("rev-parse", "--short", "HEAD")
+        + (" with uncommitted changes" if changed else ""),
+        "code before the play rule": git("log", "-1", "--format=%h (%s)", before),
         "machine": f"{os.cpu_count()} cores, {cpu_model()}",
         "load average (1, 5, 15 min) at start": ", ".join(f"{x:.2f}" for x in load),
         "Clips": "gunicorn (clips_project/gunicorn.py: 2x cores+1 gthread workers, "
@@ -660,6 +996,9 @@ def table(header: list[str], rows: list[Row]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=8, help="length of each wrk run")
+    parser.add_argument(
+        "--before", default=BEFORE, help="the commit to compare the stream with"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
     args = parser.parse_args()
 
@@ -667,9 +1006,10 @@ def main() -> None:
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir(parents=True)
     setup_django()
-    recreate_database()
-    about = environment()
-    rows, goals = run(args.seconds)
+    recreate_database(DATABASE_URL)
+    about = environment(args.before)
+    with checkout(args.before) as before_root:
+        tables = run(args.seconds, before_root)
     about["load average at end"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     report = "\n".join(
         [
@@ -683,10 +1023,39 @@ def main() -> None:
                     "Clips / nginx",
                     "notes",
                 ],
-                rows,
+                tables["rows"],
             ),
             "",
-            table(["goal", "measured", "verdict"], goals),
+            f"The play rule: the stream endpoint, {RULE_CONNECTIONS} connections, "
+            f"4 KiB ranges ({LISTEN_RANGE}; the seek {SEEK_RANGE}), on the code "
+            f"before the rule ({args.before}) and after it, 2 runs each in the "
+            "order before, after, after, before (req/s over both; in brackets, "
+            "each run's):",
+            "",
+            table(
+                [
+                    "stream request",
+                    "before",
+                    "after",
+                    "after / before",
+                    "server CPU per request, before -> after",
+                    "plays counted of requests sent, before; after",
+                    "notes",
+                    f"after >= {RULE_MIN_RATIO:.0%} of before",
+                ],
+                tables["rule"],
+            ),
+            "",
+            table(
+                [
+                    "server CPU per request, more than a seek's",
+                    "before (every listen counted)",
+                    "after (the play rule)",
+                ],
+                tables["rule cost"],
+            ),
+            "",
+            table(["goal", "measured", "verdict"], tables["goals"]),
         ]
     )
     print(report)
