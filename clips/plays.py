@@ -121,11 +121,17 @@ def play_record(*, clip: Clip, listener: str) -> bool:
 
 
 # Opens the window (or reopens a closed one); RETURNING gives a row only then.
-# Under concurrency ON CONFLICT waits for the other insert and re-checks WHERE
-# against the row it committed, so exactly one request of a listener wins.
+# While the window is open, NOT EXISTS makes a repeated listen a plain read that
+# locks nothing (bench/results.md). Under concurrency, whatever the read misses
+# falls through to ON CONFLICT, which waits for the other insert and re-checks
+# WHERE against the row it committed: exactly one request of a listener wins.
 _LISTEN_CLAIM_SQL = f"""
 INSERT INTO {Listen._meta.db_table} AS listen (clip_id, listener, started_at)
-VALUES (%(clip)s, %(listener)s, %(now)s)
+SELECT %(clip)s, %(listener)s, %(now)s
+WHERE NOT EXISTS (
+    SELECT 1 FROM {Listen._meta.db_table}
+    WHERE clip_id = %(clip)s AND listener = %(listener)s AND started_at > %(closed)s
+)
 ON CONFLICT (clip_id, listener) DO UPDATE SET started_at = EXCLUDED.started_at
 WHERE listen.started_at <= %(closed)s
 RETURNING clip_id
