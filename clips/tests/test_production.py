@@ -1,5 +1,6 @@
 """Production settings, migrations and what is (not) served."""
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -10,7 +11,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from clips.tests.factories import ClipFactory
+from clips.models import Clip
+from clips.tests.factories import AUDIO_BYTES, ClipFactory
 
 PRODUCTION_ENV = {
     "DJANGO_SETTINGS_MODULE": "clips_project.settings",
@@ -69,3 +71,13 @@ def test_no_model_changes_lack_a_migration():
         "makemigrations", "--check", "--dry-run", env=PRODUCTION_ENV | {"DEBUG": "1"}
     )
     assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_upgrade_gives_stored_audio_its_digest():
+    clip = ClipFactory()
+    Clip.objects.filter(pk=clip.pk).update(audio_digest="")  # as before 0005
+    call_command("migrate", "clips", "0005", verbosity=0)
+    call_command("migrate", "clips", verbosity=0)
+    clip.refresh_from_db()
+    assert clip.audio_digest == hashlib.sha256(AUDIO_BYTES).hexdigest()
