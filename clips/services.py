@@ -82,8 +82,8 @@ def clip_audio_digest(*, clip: Clip) -> str:
     """The SHA-256 of a clip's stored audio, worked out once and kept on the clip.
 
     It is the stream's ETag, so it must change with the content even when the
-    size and modification time do not. Clips loaded from a fixture or saved
-    before the field existed get theirs on their first stream.
+    size and modification time do not. Clips loaded from a fixture get theirs
+    on their first stream (migration 0006 did it for files stored before).
     """
     if not clip.audio_digest:
         digest = hashlib.sha256()
