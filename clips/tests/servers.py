@@ -1,4 +1,4 @@
-"""Real processes for tests: the app under gunicorn, and Prometheus.
+"""Real processes for tests: the app under gunicorn, nginx, Prometheus, make serve.
 
 Each listens on a free loopback port in 18000-18999 and is stopped on exit.
 """
@@ -6,12 +6,13 @@ Each listens on a free loopback port in 18000-18999 and is stopped on exit.
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -92,16 +93,41 @@ class Process:
 
 @contextmanager
 def _running(
-    command: list[str], *, url: str, ready_path: str, env: dict[str, str], log: Path
+    command: list[str],
+    *,
+    url: str,
+    ready_path: str,
+    env: dict[str, str],
+    log: Path,
+    ready_within: float = 30,
+    group: bool = False,
 ) -> Iterator[Process]:
+    """Start `command`, wait until url + ready_path answers 200, stop it on exit.
+
+    group: in a process group of its own, stopped by SIGTERM to the whole group,
+    as a terminal's Ctrl-C or a supervisor would.
+    """
     errors = log.with_suffix(".err")
     with log.open("wb") as out, errors.open("wb") as err:
         process = subprocess.Popen(
-            command, cwd=BASE_DIR, env=env, stdout=out, stderr=err
+            command,
+            cwd=BASE_DIR,
+            env=env,
+            stdout=out,
+            stderr=err,
+            start_new_session=group,
         )
     running = Process(url=url, process=process, log=log, errors=errors)
+
+    def signal_it(number: int) -> None:
+        if group:
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, number)
+        else:
+            process.send_signal(number)
+
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + ready_within
         while True:
             if process.poll() is not None:
                 pytest.fail(f"{command[0]} exited:\n{running.log_text()}")
@@ -111,15 +137,17 @@ def _running(
             except requests.RequestException:  # not listening yet, or still busy
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"{command[0]} not ready in 30 s:\n{running.log_text()}")
+                pytest.fail(
+                    f"{command[0]} not ready in {ready_within} s:\n{running.log_text()}"
+                )
             time.sleep(0.1)
         yield running
     finally:
-        process.terminate()
+        signal_it(signal.SIGTERM)
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            process.kill()
+            signal_it(signal.SIGKILL)
             process.wait()
 
 
@@ -207,3 +235,66 @@ def nginx(
         log=directory / "nginx.log",
     ) as server:
         yield server
+
+
+@dataclass
+class Served(Process):
+    """A running `make serve`, with what it printed about itself."""
+
+    app_url: str  # gunicorn, behind nginx (url)
+    redis_url: str
+    access_log: Path
+
+
+def serve_lines(log: Path) -> dict[str, str]:
+    """deploy/serve.py's `serve: <label> <value>` lines, by label."""
+    lines = log.read_text(errors="replace").splitlines()
+    pairs = (line.removeprefix("serve: ") for line in lines if line[:7] == "serve: ")
+    return {
+        label: value.strip().split(" (")[0]
+        for label, value in (pair.split(":", 1) for pair in pairs)
+    }
+
+
+@contextmanager
+def make_serve(
+    workdir: Path, *, extra_env: dict[str, str] | None = None
+) -> Iterator[Served]:
+    """`make serve` as a user runs it, in a process group of its own.
+
+    On a free port, with media, static files and run files under workdir (so two
+    in one workdir share media and SECRET_KEY, as two replicas on one machine do);
+    extra_env adds DATABASE_URL, REDIS_URL... Stopped by SIGTERM to its group.
+    """
+    for tool in ("make", "nginx", "redis-server"):
+        require_tool(tool, package=tool)
+    port = free_port()
+    venv = Path(sys.prefix)
+    # Not the test settings (and their key), nor the make running this suite.
+    inherited = ("DJANGO_SETTINGS_MODULE", "SECRET_KEY", "MAKEFLAGS", "MAKELEVEL")
+    env = {name: value for name, value in os.environ.items() if name not in inherited}
+    env |= {
+        "PORT": str(port),
+        "SERVE_DIR": str(workdir / "serve"),
+        "MEDIA_ROOT": str(workdir / "media"),
+        "STATIC_ROOT": str(workdir / "static"),
+        **(extra_env or {}),
+    }
+    # -o: the venv is this one, installed already; make must not reinstall it.
+    command = ["make", "--no-print-directory", "-o", f"{venv}/bin/.installed"]
+    with _running(
+        [*command, "serve", f"VENV={venv}"],
+        url=f"http://127.0.0.1:{port}",
+        ready_path="/readyz",
+        env=env,
+        log=workdir / f"serve-{port}.log",
+        ready_within=120,  # collectstatic and migrate first
+        group=True,
+    ) as served:
+        printed = serve_lines(served.log)
+        yield Served(
+            **vars(served),
+            app_url=printed["gunicorn"],
+            redis_url=printed["REDIS_URL"],
+            access_log=Path(printed["access log"]),
+        )
