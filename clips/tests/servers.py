@@ -3,6 +3,7 @@
 Each listens on a free loopback port in 18000-18999 and is stopped on exit.
 """
 
+import importlib.util
 import os
 import random
 import shutil
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import NoReturn
 
 import pytest
@@ -22,7 +24,16 @@ import requests
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 MONITORING = BASE_DIR / "monitoring"
+NGINX = BASE_DIR / "deploy" / "nginx"
 PORTS = range(18000, 19000)
+
+
+def nginx_render() -> ModuleType:
+    """deploy/nginx/render.py, which is a script beside its templates, as a module."""
+    spec = importlib.util.spec_from_file_location("render", NGINX / "render.py")
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    return render
 
 
 def tool_missing(message: str) -> NoReturn:
@@ -213,7 +224,7 @@ def nginx(
     binary = require_tool("nginx", package="nginx")
     port = free_port()
     directory = workdir / f"nginx-{port}"
-    render = [sys.executable, str(BASE_DIR / "deploy" / "nginx" / "render.py")]
+    render = [sys.executable, str(NGINX / "render.py")]
     subprocess.run(
         [
             *render,

@@ -5,7 +5,6 @@ shipped nginx config with CLIPS_STREAM_OFFLOAD on (X-Accel-Redirect); status,
 headers that describe the bytes, and the bytes themselves must be identical.
 """
 
-import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,9 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from clips.tests.servers import BASE_DIR, gunicorn, nginx, site_create
-
-RENDER = BASE_DIR / "deploy" / "nginx" / "render.py"
+from clips.tests.servers import gunicorn, nginx, nginx_render, site_create
 
 STREAM = "/api/v1/clips/1/stream"
 # The headers a client may act on; Date and Server differ and don't matter.
@@ -168,9 +165,7 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_sent(edge):
 
 
 def test_the_body_limit_follows_the_upload_limit(settings):
-    spec = importlib.util.spec_from_file_location("render", RENDER)
-    render = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(render)
+    render = nginx_render()
     assert render.DEFAULT_MAX_UPLOAD_BYTES == settings.CLIPS_MAX_UPLOAD_BYTES
     limit = int(render.max_body(settings.CLIPS_MAX_UPLOAD_BYTES).removesuffix("k"))
     assert (
