@@ -94,6 +94,8 @@ def environment(environ: dict[str, str]) -> dict[str, str]:
     env = {**environ}
     for name, value in DEFAULTS.items():
         env[name] = env.get(name) or value
+    for name in ("MEDIA_ROOT", "STATIC_ROOT", "SERVE_DIR"):  # nginx's paths too
+        env[name] = str(Path(env[name]).resolve())
     if not env.get("SECRET_KEY"):
         env["SECRET_KEY"] = secret_key(Path(env["SERVE_DIR"]) / "secret_key")
     if not env.get("DATABASE_URL") and not any(
