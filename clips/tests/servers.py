@@ -248,6 +248,27 @@ def nginx(
         yield server
 
 
+@contextmanager
+def edge(
+    workdir: Path, *, workers: int = 1, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[Process, Process]]:
+    """gunicorn() behind nginx(), with workdir's media and static files: (app, nginx).
+
+    extra_env is gunicorn's, e.g. CLIPS_STREAM_OFFLOAD=1 for nginx to send the audio.
+    """
+    (workdir / "static").mkdir(exist_ok=True)
+    with (
+        gunicorn(workdir, workers=workers, extra_env=extra_env) as app,
+        nginx(
+            workdir,
+            upstream=app.url.removeprefix("http://"),
+            media_root=workdir / "media",
+            static_root=workdir / "static",
+        ) as server,
+    ):
+        yield app, server
+
+
 @dataclass
 class Served(Process):
     """A running `make serve`, with what it printed about itself."""

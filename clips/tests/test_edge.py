@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from clips.tests.servers import gunicorn, nginx, nginx_render, site_create
+from clips.tests import servers
+from clips.tests.servers import gunicorn, nginx_render, site_create
 
 STREAM = "/api/v1/clips/1/stream"
 # The headers a client may act on; Date and Server differ and don't matter.
@@ -71,7 +72,6 @@ REQUESTS = [
 def site(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("edge")
     site_create(workdir)
-    (workdir / "static").mkdir()
     return workdir
 
 
@@ -89,15 +89,7 @@ def edge(site) -> Iterator[str]:
         "CLIPS_STREAM_OFFLOAD": "1",
         "NUM_PROXIES": "1",
     }
-    with (
-        gunicorn(site, workers=1, extra_env=extra_env) as app,
-        nginx(
-            site,
-            upstream=app.url.removeprefix("http://"),
-            media_root=site / "media",
-            static_root=site / "static",
-        ) as server,
-    ):
+    with servers.edge(site, extra_env=extra_env) as (_, server):
         yield server.url
 
 

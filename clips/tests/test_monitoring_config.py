@@ -23,8 +23,7 @@ from clips.tests.servers import (
     BASE_DIR,
     MONITORING,
     NGINX,
-    gunicorn,
-    nginx,
+    edge,
     nginx_render,
     require_tool,
     site_create,
@@ -424,17 +423,8 @@ def test_the_app_as_compose_configures_it_serves_localhost(resolved, tmp_path):
         check=True,
         capture_output=True,
     )
-    (tmp_path / "static").mkdir()
-    with (
-        gunicorn(tmp_path, workers=1, extra_env=extra_env) as app,
-        nginx(
-            tmp_path,
-            upstream=app.url.removeprefix("http://"),
-            media_root=tmp_path / "media",
-            static_root=tmp_path / "static",
-        ) as edge,
-    ):
-        localhost = edge.url.replace("127.0.0.1", "localhost")
+    with edge(tmp_path, extra_env=extra_env) as (app, server):
+        localhost = server.url.replace("127.0.0.1", "localhost")
         assert requests.get(f"{localhost}/", timeout=10).status_code == 200
         assert requests.get(f"{localhost}/docs", timeout=10).status_code == 200
         clips = requests.get(f"{localhost}/api/v1/clips", timeout=10)
