@@ -302,8 +302,12 @@ def make_serve(
         require_tool(tool, package=tool)
     port = free_port()
     venv = Path(sys.prefix)
-    # Not the test settings (and their key), nor the make running this suite.
-    inherited = ("DJANGO_SETTINGS_MODULE", "SECRET_KEY", "MAKEFLAGS", "MAKELEVEL")
+    # Not the test settings (and their key), nor a Redis of the shell (it would
+    # start none of its own), nor the make running this suite.
+    inherited = (
+        *("DJANGO_SETTINGS_MODULE", "SECRET_KEY", "REDIS_URL", "CACHE_KEY_PREFIX"),
+        *("MAKEFLAGS", "MAKELEVEL"),
+    )
     env = {name: value for name, value in os.environ.items() if name not in inherited}
     env |= {
         "PORT": str(port),

@@ -192,11 +192,12 @@ def test_dashboard_has_the_panels_and_uses_the_provisioned_datasource():
 
 def test_only_nginx_publishes_the_apps_port_8000(resolved):
     services = resolved["services"]
-    assert {"db", "migrate", "app", "nginx", "prometheus", "grafana"} <= set(services)
+    expected = {"db", "migrate", "app", "redis", "nginx", "prometheus", "grafana"}
+    assert expected <= set(services)
     assert published_ports(services["nginx"]) == {("8000", "8000")}
     assert published_ports(services["prometheus"]) == {("9090", "9090")}
     assert published_ports(services["grafana"]) == {("3000", "3000")}
-    internal = ("db", "migrate", "app")
+    internal = ("db", "migrate", "app", "redis")
     assert not any(published_ports(services[name]) for name in internal)
 
 
@@ -207,6 +208,21 @@ def test_the_app_is_behind_nginx_with_the_stream_offload(resolved):
     edge = resolved["services"]["nginx"]["environment"]
     assert edge["CLIPS_UPSTREAM"] == "app:8000"  # where Prometheus scrapes, too
     assert edge["CLIPS_LISTEN"] == "8000"
+
+
+def test_the_app_shares_its_state_in_compose_s_own_redis(compose, resolved):
+    assert resolved["services"]["app"]["environment"]["REDIS_URL"] == (
+        "redis://redis:6379/0"
+    )
+    assert compose["services"]["app"]["depends_on"]["redis"] == {
+        "condition": "service_healthy"
+    }
+    # Nothing on disk: rate limits and cached answers are worth no volume.
+    assert compose["services"]["redis"]["command"][1:] == [
+        *("--save", ""),
+        *("--appendonly", "no"),
+    ]
+    assert "volumes" not in compose["services"]["redis"]
 
 
 def test_nginx_fills_the_shipped_template_with_every_variable_it_uses(
@@ -349,7 +365,7 @@ def test_compose_volumes_are_declared_and_mounted_paths_exist(compose):
 
 
 def test_compose_services_have_healthchecks(compose):
-    for name in ("db", "app", "nginx", "prometheus", "grafana"):
+    for name in ("db", "app", "redis", "nginx", "prometheus", "grafana"):
         assert compose["services"][name]["healthcheck"]["test"], name
     # Compose asks the app if it is ready, the image only if it is alive; both
     # commands are run against gunicorn in test_health_gunicorn.py.
@@ -404,10 +420,11 @@ def test_grafana_admin_is_admin_admin_with_the_env_example(resolved):
 def test_the_app_as_compose_configures_it_serves_localhost(resolved, tmp_path):
     """gunicorn with the app container's environment behind the shipped nginx.
 
-    Only the database and the paths are ours.
+    Only the database and the paths are ours, and no Redis (local memory).
     """
     environment = resolved["services"]["app"]["environment"]
-    container_only = ("POSTGRES_", "GUNICORN_", "MEDIA_ROOT")
+    # The hosts `db` and `redis` exist only on compose's network.
+    container_only = ("POSTGRES_", "REDIS_URL", "GUNICORN_", "MEDIA_ROOT")
     extra_env = {
         name: value
         for name, value in environment.items()
