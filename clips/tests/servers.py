@@ -248,17 +248,35 @@ def nginx(
         yield server
 
 
+# The stream offload on, no stream rate limit, nginx the one proxy Django trusts.
+OFFLOAD_ENV = {
+    "CLIPS_THROTTLE_STREAM": "",
+    "CLIPS_STREAM_OFFLOAD": "1",
+    "NUM_PROXIES": "1",
+}
+
+
 @contextmanager
 def edge(
-    workdir: Path, *, workers: int = 1, extra_env: dict[str, str] | None = None
+    workdir: Path,
+    *,
+    workers: int = 1,
+    metrics_dir: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[tuple[Process, Process]]:
-    """gunicorn() behind nginx(), with workdir's media and static files: (app, nginx).
+    """(gunicorn, nginx): the app with the offload on, behind the shipped config.
 
-    extra_env is gunicorn's, e.g. CLIPS_STREAM_OFFLOAD=1 for nginx to send the audio.
+    nginx sends the files of workdir/media and workdir/static; extra_env adds to
+    gunicorn's OFFLOAD_ENV.
     """
     (workdir / "static").mkdir(exist_ok=True)
     with (
-        gunicorn(workdir, workers=workers, extra_env=extra_env) as app,
+        gunicorn(
+            workdir,
+            workers=workers,
+            metrics_dir=metrics_dir,
+            extra_env=OFFLOAD_ENV | (extra_env or {}),
+        ) as app,
         nginx(
             workdir,
             upstream=app.url.removeprefix("http://"),

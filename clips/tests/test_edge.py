@@ -5,6 +5,7 @@ shipped nginx config with CLIPS_STREAM_OFFLOAD on (X-Accel-Redirect); status,
 headers that describe the bytes, and the bytes themselves must be identical.
 """
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,9 @@ import pytest
 import requests
 
 from clips.tests import servers
-from clips.tests.servers import gunicorn, nginx_render, site_create
+from clips.tests.servers import BASE_DIR, gunicorn, site_create
+
+RENDER = BASE_DIR / "deploy" / "nginx" / "render.py"
 
 STREAM = "/api/v1/clips/1/stream"
 # The headers a client may act on; Date and Server differ and don't matter.
@@ -72,6 +75,7 @@ REQUESTS = [
 def site(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("edge")
     site_create(workdir)
+    (workdir / "static").mkdir()
     return workdir
 
 
@@ -84,12 +88,7 @@ def app_alone(site) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def edge(site) -> Iterator[str]:
     """gunicorn with the offload on, behind the shipped nginx config."""
-    extra_env = {
-        "CLIPS_THROTTLE_STREAM": "",
-        "CLIPS_STREAM_OFFLOAD": "1",
-        "NUM_PROXIES": "1",
-    }
-    with servers.edge(site, extra_env=extra_env) as (_, server):
+    with servers.edge(site) as (_, server):
         yield server.url
 
 
@@ -157,7 +156,9 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_sent(edge):
 
 
 def test_the_body_limit_follows_the_upload_limit(settings):
-    render = nginx_render()
+    spec = importlib.util.spec_from_file_location("render", RENDER)
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
     assert render.DEFAULT_MAX_UPLOAD_BYTES == settings.CLIPS_MAX_UPLOAD_BYTES
     limit = int(render.max_body(settings.CLIPS_MAX_UPLOAD_BYTES).removesuffix("k"))
     assert (
