@@ -12,7 +12,7 @@ COPY . .
 # collectstatic needs settings to import, not real secrets.
 RUN DEBUG=1 python manage.py collectstatic --noinput \
     && useradd --create-home --uid 1000 clips \
-    && mkdir -p /data/media && chown -R clips /data
+    && mkdir -p /data/media /data/static && chown -R clips /data
 
 USER clips
 EXPOSE 8000

@@ -6,7 +6,7 @@ ADDR ?= 127.0.0.1:8000
 # The PostgreSQL half of the suite; pytest-django creates and drops test_clips.
 PG_TEST_URL ?= postgres://postgres:postgres@127.0.0.1:5432/clips
 
-.PHONY: run test test-sqlite test-postgres lint
+.PHONY: run serve test test-sqlite test-postgres lint
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,12 @@ run: $(BIN)/.installed
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py loaddata sample_clips
 	DEBUG=1 $(BIN)/python manage.py runserver $(ADDR)
+
+# Production's topology, in the foreground: nginx on $PORT (8080) in front of
+# gunicorn, Redis, under honcho (deploy/serve.py, deploy/Procfile). Needs Debian's
+# nginx and redis-server, and PostgreSQL (DATABASE_URL; see README).
+serve: $(BIN)/.installed
+	$(BIN)/python deploy/serve.py
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

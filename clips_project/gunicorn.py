@@ -13,13 +13,23 @@ _own_control_dir = not os.environ.get("GUNICORN_CONTROL_SOCKET")
 control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET") or os.path.join(
     tempfile.mkdtemp(prefix="clips-gunicorn-"), "gunicorn.ctl"
 )
-workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
-# Threads let one worker stream to several slow listeners at once.
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# Sized for API work only: nginx holds the listeners, sends the audio files and
+# buffers whole requests and answers, so a thread is busy only while Django
+# computes or waits on PostgreSQL (or relays a remote clip). A process per core
+# (the GIL lets one thread of a process run Python at a time) and one more, so no
+# core idles while a worker waits or restarts; two threads each overlap those
+# waits. That is gunicorn's rule for sync workers (2 x cores + 1 requests at
+# once) in half the processes: a worker is ~80 MB, and each thread keeps a
+# database connection (CONN_MAX_AGE), 6 per replica on 2 cores rather than 20.
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", "2"))
 worker_class = "gthread"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 30
-keepalive = 5
+# Longer than nginx's upstream keepalive_timeout (60 s), so that nginx, not
+# gunicorn, closes an idle connection: else nginx may send a request on one that
+# gunicorn is closing, and a POST that fails so is not retried (a 502).
+keepalive = 75
 max_requests = 2000
 max_requests_jitter = 200
 accesslog = "-"

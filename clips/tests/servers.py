@@ -1,22 +1,25 @@
 """Real processes for tests: the app under gunicorn, nginx, Prometheus, what exports
-nginx's figures to it (mtail, prometheus-nginx-exporter), and Redis.
+nginx's figures to it (mtail, prometheus-nginx-exporter), Redis, and make serve.
 
 Each listens on a free loopback port in 18000-18999 and is stopped on exit; Redis
 is the machine's own, on 127.0.0.1:6379, with a key prefix for each user.
 """
 
+import importlib.util
 import os
 import random
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import NoReturn
 
 import pytest
@@ -25,8 +28,17 @@ import requests
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 MONITORING = BASE_DIR / "monitoring"
+NGINX = BASE_DIR / "deploy" / "nginx"
 PORTS = range(18000, 19000)
 REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def nginx_render() -> ModuleType:
+    """deploy/nginx/render.py, which is a script beside its templates, as a module."""
+    spec = importlib.util.spec_from_file_location("render", NGINX / "render.py")
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    return render
 
 
 def tool_missing(message: str) -> NoReturn:
@@ -107,16 +119,41 @@ class Process:
 
 @contextmanager
 def _running(
-    command: list[str], *, url: str, ready_path: str, env: dict[str, str], log: Path
+    command: list[str],
+    *,
+    url: str,
+    ready_path: str,
+    env: dict[str, str],
+    log: Path,
+    ready_within: float = 30,
+    group: bool = False,
 ) -> Iterator[Process]:
+    """Start `command`, wait until url + ready_path answers 200, stop it on exit.
+
+    group: in a process group of its own, stopped by SIGTERM to the whole group,
+    as a terminal's Ctrl-C or a supervisor would.
+    """
     errors = log.with_suffix(".err")
     with log.open("wb") as out, errors.open("wb") as err:
         process = subprocess.Popen(
-            command, cwd=BASE_DIR, env=env, stdout=out, stderr=err
+            command,
+            cwd=BASE_DIR,
+            env=env,
+            stdout=out,
+            stderr=err,
+            start_new_session=group,
         )
     running = Process(url=url, process=process, log=log, errors=errors)
+
+    def signal_it(number: int) -> None:
+        if group:
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, number)
+        else:
+            process.send_signal(number)
+
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + ready_within
         while True:
             if process.poll() is not None:
                 pytest.fail(f"{command[0]} exited:\n{running.log_text()}")
@@ -127,15 +164,17 @@ def _running(
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"{command[0]} not ready in 30 s:\n{running.log_text()}")
+                pytest.fail(
+                    f"{command[0]} not ready in {ready_within} s:\n{running.log_text()}"
+                )
             time.sleep(0.1)
         yield running
     finally:
-        process.terminate()
+        signal_it(signal.SIGTERM)
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            process.kill()
+            signal_it(signal.SIGKILL)
             process.wait()
 
 
@@ -212,7 +251,7 @@ def nginx(
     binary = require_tool("nginx", package="nginx")
     port = free_port()
     directory = workdir / f"nginx-{port}"
-    render = [sys.executable, str(BASE_DIR / "deploy" / "nginx" / "render.py")]
+    render = [sys.executable, str(NGINX / "render.py")]
     subprocess.run(
         [
             *render,
@@ -271,16 +310,24 @@ OFFLOAD_ENV = {
 
 @contextmanager
 def edge(
-    workdir: Path, *, workers: int = 1, metrics_dir: Path | None = None
+    workdir: Path,
+    *,
+    workers: int = 1,
+    metrics_dir: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[tuple[Process, Process]]:
     """(gunicorn, nginx): the app with the offload on, behind the shipped config.
 
-    nginx sends the files of workdir/media and workdir/static.
+    nginx sends the files of workdir/media and workdir/static; extra_env adds to
+    gunicorn's OFFLOAD_ENV.
     """
     (workdir / "static").mkdir(exist_ok=True)
     with (
         gunicorn(
-            workdir, workers=workers, metrics_dir=metrics_dir, extra_env=OFFLOAD_ENV
+            workdir,
+            workers=workers,
+            metrics_dir=metrics_dir,
+            extra_env=OFFLOAD_ENV | (extra_env or {}),
         ) as app,
         nginx(
             workdir,
@@ -292,60 +339,68 @@ def edge(
         yield app, server
 
 
-def nginx_access_log(server: Process) -> Path:
-    """The access log of an nginx() (log_format clips)."""
-    return server.log.parent / "access.log"
+@dataclass
+class Served(Process):
+    """A running `make serve`, with what it printed about itself."""
+
+    app_url: str  # gunicorn, behind nginx (url)
+    redis_url: str
+    access_log: Path
 
 
-def nginx_status_uri(server: Process) -> str:
-    """Where prometheus-nginx-exporter reads an nginx()'s stub_status."""
-    return f"unix:{server.log.parent / 'status.sock'}:/stub_status"
-
-
-# How production runs mtail too (docker-compose.yml; make serve): the program in
-# monitoring/mtail, no `prog` label on its series, its own log on stderr.
-MTAIL_PROGRAMS = MONITORING / "mtail"
-MTAIL_FLAGS = ["-emit_prog_label=false", "-logtostderr"]
+def serve_lines(log: Path) -> dict[str, str]:
+    """deploy/serve.py's `serve: <label> <value>` lines, by label."""
+    lines = log.read_text(errors="replace").splitlines()
+    pairs = (line.removeprefix("serve: ") for line in lines if line[:7] == "serve: ")
+    return {
+        label: value.strip().split(" (")[0]
+        for label, value in (pair.split(":", 1) for pair in pairs)
+    }
 
 
 @contextmanager
-def mtail(workdir: Path, *, access_log: Path) -> Iterator[Process]:
-    """mtail reading an nginx access log with monitoring/mtail/nginx.mtail.
+def make_serve(
+    workdir: Path, *, extra_env: dict[str, str] | None = None
+) -> Iterator[Served]:
+    """`make serve` as a user runs it, in a process group of its own.
 
-    Ready once it tails the log: mtail starts at the end of the file, and finds
-    it up to a second after it answers HTTP.
+    On a free port, with media, static files and run files under workdir (so two
+    in one workdir share media and SECRET_KEY, as two replicas on one machine do);
+    extra_env adds DATABASE_URL, REDIS_URL... Stopped by SIGTERM to its group.
     """
-    command = [
-        require_tool("mtail", package="mtail"),
-        f"-progs={MTAIL_PROGRAMS}",
-        f"-logs={access_log}",
-        "-address=127.0.0.1",
-        *MTAIL_FLAGS,
-    ]
-    with _listening(
-        workdir, lambda port: [*command, f"-port={port}"], ready_path="/metrics"
-    ) as server:
-        deadline = time.monotonic() + 30
-        while f"Tailing {access_log}" not in server.error_text():
-            if time.monotonic() > deadline:
-                pytest.fail(f"mtail did not tail {access_log}:\n{server.log_text()}")
-            time.sleep(0.1)
-        yield server
-
-
-def nginx_exporter(
-    workdir: Path, *, scrape_uri: str
-) -> AbstractContextManager[Process]:
-    """prometheus-nginx-exporter: nginx's connections, read from its stub_status."""
-    binary = require_tool(
-        "prometheus-nginx-exporter", package="prometheus-nginx-exporter"
+    for tool in ("make", "nginx", "redis-server"):
+        require_tool(tool, package=tool)
+    port = free_port()
+    venv = Path(sys.prefix)
+    # Not the test settings (and their key), nor a Redis of the shell (it would
+    # start none of its own), nor the make running this suite.
+    inherited = (
+        *("DJANGO_SETTINGS_MODULE", "SECRET_KEY", "REDIS_URL", "CACHE_KEY_PREFIX"),
+        *("MAKEFLAGS", "MAKELEVEL"),
     )
-    return _listening(
-        workdir,
-        lambda port: [
-            binary,
-            f"-nginx.scrape-uri={scrape_uri}",
-            f"-web.listen-address=127.0.0.1:{port}",
-        ],
-        ready_path="/metrics",
-    )
+    env = {name: value for name, value in os.environ.items() if name not in inherited}
+    env |= {
+        "PORT": str(port),
+        "SERVE_DIR": str(workdir / "serve"),
+        "MEDIA_ROOT": str(workdir / "media"),
+        "STATIC_ROOT": str(workdir / "static"),
+        **(extra_env or {}),
+    }
+    # -o: the venv is this one, installed already; make must not reinstall it.
+    command = ["make", "--no-print-directory", "-o", f"{venv}/bin/.installed"]
+    with _running(
+        [*command, "serve", f"VENV={venv}"],
+        url=f"http://127.0.0.1:{port}",
+        ready_path="/readyz",
+        env=env,
+        log=workdir / f"serve-{port}.log",
+        ready_within=120,  # collectstatic and migrate first
+        group=True,
+    ) as served:
+        printed = serve_lines(served.log)
+        yield Served(
+            **vars(served),
+            app_url=printed["gunicorn"],
+            redis_url=printed["REDIS_URL"],
+            access_log=Path(printed["access log"]),
+        )

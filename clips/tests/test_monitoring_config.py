@@ -3,11 +3,13 @@
 promtool checks the Prometheus config and alert rules and runs the rules' unit
 tests; the compose file and Grafana provisioning are parsed and cross-checked, and
 the real `docker compose config` resolves the compose file with the unedited
-.env.example, as `cp .env.example .env && docker compose up --build` would.
+.env.example, as `cp .env.example .env && docker compose up --build` would. The
+nginx service's config is filled in as its image does and checked by `nginx -t`.
 """
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,7 +24,9 @@ from clips.tests.servers import (
     MONITORING,
     MTAIL_FLAGS,
     MTAIL_PROGRAMS,
-    gunicorn,
+    NGINX,
+    edge,
+    nginx_render,
     require_tool,
     site_create,
     site_env,
@@ -30,6 +34,9 @@ from clips.tests.servers import (
 )
 
 GRAFANA = MONITORING / "grafana"
+TEMPLATE = NGINX / "clips.conf.template"
+# The nginx image fills /etc/nginx/templates/*.template into /etc/nginx/conf.d/.
+TEMPLATE_MOUNT = "/etc/nginx/templates/default.conf.template"
 DASHBOARD_PANELS = {
     "Total streams",
     "Top streamed clips",
@@ -138,6 +145,22 @@ def mounts(service: dict) -> dict[str, str]:
     return binds
 
 
+def named_mounts(service: dict) -> dict[str, str]:
+    """Named volumes of a compose service: container path -> `volume[:mode]`."""
+    found = {}
+    for volume in service.get("volumes", []):
+        source, target, *mode = volume.split(":")
+        if not source.startswith("./"):
+            found[target] = ":".join([source, *mode])
+    return found
+
+
+def envsubst_names(environment: dict[str, str]) -> list[str]:
+    """The variables the nginx image substitutes: those NGINX_ENVSUBST_FILTER names."""
+    pattern = re.compile(environment["NGINX_ENVSUBST_FILTER"])
+    return [name for name in environment if pattern.search(name)]
+
+
 @pytest.mark.prometheus
 @pytest.mark.parametrize(
     "args",
@@ -173,16 +196,112 @@ def test_dashboard_has_the_panels_and_uses_the_provisioned_datasource():
         assert all(target["expr"] for target in panel["targets"])
 
 
-def test_compose_has_app_db_prometheus_and_grafana_on_the_descriptions_ports(
-    resolved,
-):
+def test_only_nginx_publishes_the_apps_port_8000(resolved):
     services = resolved["services"]
-    assert {"db", "migrate", "app", "prometheus", "grafana"} <= set(services)
-    assert published_ports(services["app"]) == {("8000", "8000")}
+    expected = {"db", "migrate", "app", "redis", "nginx", "prometheus", "grafana"}
+    assert expected <= set(services)
+    assert published_ports(services["nginx"]) == {("8000", "8000")}
     assert published_ports(services["prometheus"]) == {("9090", "9090")}
     assert published_ports(services["grafana"]) == {("3000", "3000")}
-    unpublished = ("db", "migrate", "mtail", "nginx-exporter")
-    assert not any(published_ports(services[name]) for name in unpublished)
+    internal = ("db", "migrate", "app", "redis", "mtail", "nginx-exporter")
+    assert not any(published_ports(services[name]) for name in internal)
+
+
+def test_the_app_is_behind_nginx_with_the_stream_offload(resolved):
+    app = resolved["services"]["app"]["environment"]
+    assert app["CLIPS_STREAM_OFFLOAD"] == "1"
+    assert app["NUM_PROXIES"] == "1"
+    edge = resolved["services"]["nginx"]["environment"]
+    assert edge["CLIPS_UPSTREAM"] == "app:8000"  # where Prometheus scrapes, too
+    assert edge["CLIPS_LISTEN"] == "8000"
+
+
+def test_the_app_shares_its_state_in_compose_s_own_redis(compose, resolved):
+    assert resolved["services"]["app"]["environment"]["REDIS_URL"] == (
+        "redis://redis:6379/0"
+    )
+    assert compose["services"]["app"]["depends_on"]["redis"] == {
+        "condition": "service_healthy"
+    }
+    # Nothing on disk: rate limits and cached answers are worth no volume.
+    assert compose["services"]["redis"]["command"][1:] == [
+        *("--save", ""),
+        *("--appendonly", "no"),
+    ]
+    assert "volumes" not in compose["services"]["redis"]
+
+
+def test_nginx_fills_the_shipped_template_with_every_variable_it_uses(
+    compose, resolved
+):
+    assert mounts(compose["services"]["nginx"]) == {
+        TEMPLATE_MOUNT: f"./{TEMPLATE.relative_to(BASE_DIR)}"
+    }
+    assert f"{TEMPLATE_MOUNT}:ro" in compose["services"]["nginx"]["volumes"][0]
+    environment = resolved["services"]["nginx"]["environment"]
+    used = set(re.findall(r"\$\{(\w+)\}", TEMPLATE.read_text()))
+    assert used <= set(envsubst_names(environment))
+
+
+def test_nginx_reads_the_media_and_static_files_the_app_and_migrate_write(
+    compose, resolved
+):
+    services = compose["services"]
+    media = resolved["services"]["app"]["environment"]["MEDIA_ROOT"]
+    static = resolved["services"]["migrate"]["environment"]["STATIC_ROOT"]
+    edge = resolved["services"]["nginx"]["environment"]
+    assert (edge["CLIPS_MEDIA_ROOT"], edge["CLIPS_STATIC_ROOT"]) == (media, static)
+    assert named_mounts(services["app"]) == {media: "media"}
+    assert named_mounts(services["migrate"]) == {media: "media", static: "static"}
+    assert named_mounts(services["nginx"]) == {
+        media: "media:ro",
+        static: "static:ro",
+        str(Path(edge["CLIPS_ACCESS_LOG"]).parent): "nginx-log",
+    }
+    assert "collectstatic --noinput" in services["migrate"]["command"]
+
+
+def test_nginx_takes_uploads_up_to_the_apps_limit(resolved):
+    render = nginx_render()
+    app = resolved["services"]["app"]["environment"]
+    limit = int(app.get("CLIPS_MAX_UPLOAD_BYTES") or render.DEFAULT_MAX_UPLOAD_BYTES)
+    edge = resolved["services"]["nginx"]["environment"]
+    assert edge["CLIPS_MAX_BODY"] == render.max_body(limit)
+
+
+def test_nginx_as_its_image_fills_the_template_passes_nginx_t(resolved, tmp_path):
+    """The image's envsubst on compose's values; only paths and `app` are local."""
+    environment = resolved["services"]["nginx"]["environment"] | {
+        "CLIPS_UPSTREAM": "127.0.0.1:8000",  # `app` resolves only in compose
+        "CLIPS_MEDIA_ROOT": str(tmp_path / "media"),
+        "CLIPS_STATIC_ROOT": str(tmp_path / "static"),
+        "CLIPS_ACCESS_LOG": str(tmp_path / "access.log"),
+    }
+    names = envsubst_names(environment)
+    server = subprocess.run(
+        [
+            require_tool("envsubst", package="gettext-base"),
+            " ".join(f"${{{name}}}" for name in names),
+        ],
+        input=TEMPLATE.read_text(),
+        env={"PATH": os.environ["PATH"], **environment},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    directory = tmp_path / "nginx"
+    config = nginx_render().render(
+        directory, {name: environment[name] for name in names}
+    )
+    # make serve's render.py fills the same template alike.
+    assert (directory / "clips.conf").read_text() == server
+    checked = subprocess.run(
+        [require_tool("nginx", package="nginx"), "-t", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
 
 
 def test_env_example_sets_the_database_as_the_service_description_does():
@@ -250,15 +369,20 @@ def test_compose_volumes_are_declared_and_mounted_paths_exist(compose):
                 assert (BASE_DIR / source).exists(), (name, source)
             else:
                 assert source in compose["volumes"], (name, source)
-    assert {"pgdata", "media", "prometheus", "grafana"} <= set(compose["volumes"])
+    assert {"pgdata", "media", "static", "prometheus", "grafana"} <= set(
+        compose["volumes"]
+    )
 
 
 def test_compose_services_have_healthchecks(compose):
-    for name in ("db", "app", "prometheus", "grafana"):
+    for name in ("db", "app", "redis", "nginx", "prometheus", "grafana"):
         assert compose["services"][name]["healthcheck"]["test"], name
     # Compose asks the app if it is ready, the image only if it is alive; both
     # commands are run against gunicorn in test_health_gunicorn.py.
     assert compose["services"]["app"]["healthcheck"]["test"][-1] == "/readyz"
+    # nginx is healthy when it answers and reaches the app.
+    edge = compose["services"]["nginx"]["healthcheck"]["test"]
+    assert edge[-1] == "http://127.0.0.1:8000/healthz"
     assert "HEALTHCHECK" in (BASE_DIR / "Dockerfile").read_text()
 
 
@@ -355,9 +479,13 @@ def test_grafana_admin_is_admin_admin_with_the_env_example(resolved):
 
 
 def test_the_app_as_compose_configures_it_serves_localhost(resolved, tmp_path):
-    """gunicorn with the app container's environment; only the database is ours."""
+    """gunicorn with the app container's environment behind the shipped nginx.
+
+    Only the database and the paths are ours, and no Redis (local memory).
+    """
     environment = resolved["services"]["app"]["environment"]
-    container_only = ("POSTGRES_", "GUNICORN_", "MEDIA_ROOT")
+    # The hosts `db` and `redis` exist only on compose's network.
+    container_only = ("POSTGRES_", "REDIS_URL", "GUNICORN_", "MEDIA_ROOT")
     extra_env = {
         name: value
         for name, value in environment.items()
@@ -373,17 +501,21 @@ def test_the_app_as_compose_configures_it_serves_localhost(resolved, tmp_path):
         check=True,
         capture_output=True,
     )
-    with gunicorn(tmp_path, workers=1, extra_env=extra_env) as app:
-        localhost = app.url.replace("127.0.0.1", "localhost")
+    with edge(tmp_path, extra_env=extra_env) as (app, server):
+        localhost = server.url.replace("127.0.0.1", "localhost")
         assert requests.get(f"{localhost}/", timeout=10).status_code == 200
         assert requests.get(f"{localhost}/docs", timeout=10).status_code == 200
         clips = requests.get(f"{localhost}/api/v1/clips", timeout=10)
         assert clips.json()["count"] == 6
-        # Prometheus asks for app:8000.
+        stream = requests.get(f"{localhost}/api/v1/clips/1/stream", timeout=10)
+        audio = tmp_path / "media" / "samples" / "ambient.mp3"
+        assert stream.content == audio.read_bytes()  # nginx sent it
+        # Prometheus asks the app for app:8000; nginx does not serve it.
         metrics = requests.get(
             f"{app.url}/metrics", headers={"Host": "app:8000"}, timeout=10
         )
         assert metrics.status_code == 200
+        assert requests.get(f"{localhost}/metrics", timeout=10).status_code == 404
         # With DEBUG=0 the cookies are Secure. Browsers still send them to
         # http://localhost (Chromium does, checked); requests would not, so by hand.
         login = f"{localhost}/admin/login/"
