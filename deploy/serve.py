@@ -1,7 +1,8 @@
 """`make serve`: the production topology on this machine, without Docker.
 
 nginx on $PORT (deploy/nginx, rendered by render.py) in front of gunicorn with the
-stream offload on, and a redis-server of its own unless REDIS_URL is given, all in
+stream offload on, mtail and prometheus-nginx-exporter for nginx's figures, and a
+redis-server of its own unless REDIS_URL is given, all in
 the foreground under honcho (deploy/Procfile). Settings come from the environment as
 in production; only what is unset gets a local default (DEFAULTS below). Before
 starting: collectstatic, migrate, loaddata sample_clips. Ctrl-C, or SIGTERM to the
@@ -44,7 +45,12 @@ DEFAULT_DATABASE_URL = "postgres://postgres:postgres@127.0.0.1:5432/clips"
 # Always: nginx is the one proxy in front, and it sends the audio files.
 TOPOLOGY = {"CLIPS_STREAM_OFFLOAD": "1", "NUM_PROXIES": "1"}
 # The binary (and Debian package) each Procfile line needs beyond the venv.
-TOOLS = {"nginx": "nginx", "redis": "redis-server"}
+TOOLS = {
+    "nginx": "nginx",
+    "redis": "redis-server",
+    "mtail": "mtail",
+    "nginx-exporter": "prometheus-nginx-exporter",
+}
 
 
 def fail(message: str) -> None:
@@ -105,6 +111,9 @@ def environment(environ: dict[str, str]) -> dict[str, str]:
     env.update(TOPOLOGY)
     env["GUNICORN_BIND"] = f"127.0.0.1:{env.get('APP_PORT') or free_port()}"
     env["SERVE_RUN_DIR"] = str(Path(env["SERVE_DIR"]) / env["PORT"])
+    # Each replica's exporters on ports of their own (3903 and 9113 would collide).
+    env["SERVE_MTAIL_PORT"] = str(free_port())
+    env["SERVE_EXPORTER_PORT"] = str(free_port())
     if not env.get("REDIS_URL"):
         env["SERVE_REDIS_PORT"] = str(free_port())
         env["REDIS_URL"] = f"redis://127.0.0.1:{env['SERVE_REDIS_PORT']}/0"
@@ -173,6 +182,8 @@ def main() -> None:
         ("REDIS_URL", f"{env['REDIS_URL']} ({own_redis})"),
         ("database", redacted(database)),
         ("access log", str(Path(env["SERVE_RUN_DIR"]) / "access.log")),
+        ("mtail", f"http://127.0.0.1:{env['SERVE_MTAIL_PORT']}/metrics"),
+        ("exporter", f"http://127.0.0.1:{env['SERVE_EXPORTER_PORT']}/metrics"),
     ):
         print(f"serve: {label + ':':<12} {value}", flush=True)
     os.chdir(ROOT)

@@ -346,6 +346,8 @@ class Served(Process):
     app_url: str  # gunicorn, behind nginx (url)
     redis_url: str
     access_log: Path
+    mtail_url: str  # nginx's figures, for Prometheus
+    exporter_url: str
 
 
 def serve_lines(log: Path) -> dict[str, str]:
@@ -368,7 +370,7 @@ def make_serve(
     in one workdir share media and SECRET_KEY, as two replicas on one machine do);
     extra_env adds DATABASE_URL, REDIS_URL... Stopped by SIGTERM to its group.
     """
-    for tool in ("make", "nginx", "redis-server"):
+    for tool in ("make", "nginx", "redis-server", "mtail", "prometheus-nginx-exporter"):
         require_tool(tool, package=tool)
     port = free_port()
     venv = Path(sys.prefix)
@@ -403,4 +405,6 @@ def make_serve(
             app_url=printed["gunicorn"],
             redis_url=printed["REDIS_URL"],
             access_log=Path(printed["access log"]),
+            mtail_url=printed["mtail"].removesuffix("/metrics"),
+            exporter_url=printed["exporter"].removesuffix("/metrics"),
         )

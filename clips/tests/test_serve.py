@@ -7,6 +7,7 @@ Two of them with one DATABASE_URL and REDIS_URL are two replicas of one service.
 
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -127,6 +128,18 @@ def test_a_stream_is_sent_by_nginx_from_the_media_files(replica, machine):
     log = replica.access_log.read_text()
     assert f'"GET /_protected/audio-whole/{SAMPLE}" 200' in log
     assert f'"GET /_protected/audio/{SAMPLE}" 206' in log
+
+
+def test_nginx_figures_are_exported_for_prometheus(replica):
+    exporter = requests.get(f"{replica.exporter_url}/metrics", timeout=10).text
+    assert "\nnginx_up 1" in exporter
+    deadline = time.monotonic() + 30
+    while "clips_edge_requests_total" not in (
+        text := requests.get(f"{replica.mtail_url}/metrics", timeout=10).text
+    ):
+        assert time.monotonic() < deadline, text  # mtail finds the log in ~1 s
+        requests.get(f"{replica.url}/api/v1/clips", timeout=10)
+        time.sleep(0.5)
 
 
 def test_metrics_are_served_by_gunicorn_and_not_through_nginx(replica):
