@@ -339,6 +339,65 @@ def edge(
         yield app, server
 
 
+def nginx_access_log(server: Process) -> Path:
+    """The access log of an nginx() (log_format clips)."""
+    return server.log.parent / "access.log"
+
+
+def nginx_status_uri(server: Process) -> str:
+    """Where prometheus-nginx-exporter reads an nginx()'s stub_status."""
+    return f"unix:{server.log.parent / 'status.sock'}:/stub_status"
+
+
+# How production runs mtail too (docker-compose.yml; make serve): the program in
+# monitoring/mtail, no `prog` label on its series, its own log on stderr.
+MTAIL_PROGRAMS = MONITORING / "mtail"
+MTAIL_FLAGS = ["-emit_prog_label=false", "-logtostderr"]
+
+
+@contextmanager
+def mtail(workdir: Path, *, access_log: Path) -> Iterator[Process]:
+    """mtail reading an nginx access log with monitoring/mtail/nginx.mtail.
+
+    Ready once it tails the log: mtail starts at the end of the file, and finds
+    it up to a second after it answers HTTP.
+    """
+    command = [
+        require_tool("mtail", package="mtail"),
+        f"-progs={MTAIL_PROGRAMS}",
+        f"-logs={access_log}",
+        "-address=127.0.0.1",
+        *MTAIL_FLAGS,
+    ]
+    with _listening(
+        workdir, lambda port: [*command, f"-port={port}"], ready_path="/metrics"
+    ) as server:
+        deadline = time.monotonic() + 30
+        while f"Tailing {access_log}" not in server.error_text():
+            if time.monotonic() > deadline:
+                pytest.fail(f"mtail did not tail {access_log}:\n{server.log_text()}")
+            time.sleep(0.1)
+        yield server
+
+
+def nginx_exporter(
+    workdir: Path, *, scrape_uri: str
+) -> AbstractContextManager[Process]:
+    """prometheus-nginx-exporter: nginx's connections, read from its stub_status."""
+    binary = require_tool(
+        "prometheus-nginx-exporter", package="prometheus-nginx-exporter"
+    )
+    return _listening(
+        workdir,
+        lambda port: [
+            binary,
+            f"-nginx.scrape-uri={scrape_uri}",
+            f"-web.listen-address=127.0.0.1:{port}",
+        ],
+        ready_path="/metrics",
+    )
+
+
 @dataclass
 class Served(Process):
     """A running `make serve`, with what it printed about itself."""
