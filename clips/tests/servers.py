@@ -207,3 +207,24 @@ def nginx(
         log=directory / "nginx.log",
     ) as server:
         yield server
+
+
+@contextmanager
+def gunicorn_behind_nginx(
+    workdir: Path, *, workers: int, extra_env: dict[str, str] | None = None
+) -> Iterator[Process]:
+    """The production edge: gunicorn with the stream offload on (NUM_PROXIES=1)
+    behind the shipped nginx config, which serves workdir's media and static/."""
+    env = {"CLIPS_STREAM_OFFLOAD": "1", "NUM_PROXIES": "1", **(extra_env or {})}
+    static_root = workdir / "static"
+    static_root.mkdir(exist_ok=True)
+    with (
+        gunicorn(workdir, workers=workers, extra_env=env) as app,
+        nginx(
+            workdir,
+            upstream=app.url.removeprefix("http://"),
+            media_root=Path(env.get("MEDIA_ROOT", workdir / "media")),
+            static_root=static_root,
+        ) as server,
+    ):
+        yield server

@@ -13,7 +13,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from clips.tests.servers import BASE_DIR, gunicorn, nginx, site_create
+from clips.tests.servers import (
+    BASE_DIR,
+    gunicorn,
+    gunicorn_behind_nginx,
+    site_create,
+)
 
 RENDER = BASE_DIR / "deploy" / "nginx" / "render.py"
 
@@ -74,7 +79,6 @@ REQUESTS = [
 def site(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("edge")
     site_create(workdir)
-    (workdir / "static").mkdir()
     return workdir
 
 
@@ -87,20 +91,8 @@ def app_alone(site) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def edge(site) -> Iterator[str]:
     """gunicorn with the offload on, behind the shipped nginx config."""
-    extra_env = {
-        "CLIPS_THROTTLE_STREAM": "",
-        "CLIPS_STREAM_OFFLOAD": "1",
-        "NUM_PROXIES": "1",
-    }
-    with (
-        gunicorn(site, workers=1, extra_env=extra_env) as app,
-        nginx(
-            site,
-            upstream=app.url.removeprefix("http://"),
-            media_root=site / "media",
-            static_root=site / "static",
-        ) as server,
-    ):
+    extra_env = {"CLIPS_THROTTLE_STREAM": ""}
+    with gunicorn_behind_nginx(site, workers=1, extra_env=extra_env) as server:
         yield server.url
 
 

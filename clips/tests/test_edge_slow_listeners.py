@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from clips.tests.servers import gunicorn, nginx, site_create
+from clips.tests.servers import gunicorn, gunicorn_behind_nginx, site_create
 
 LONG_CLIP = "/api/v1/clips/1/stream"
 API = ("/api/v1/clips", "/api/v1/clips/1")
@@ -35,7 +35,6 @@ def site(tmp_path_factory) -> Path:
     site_create(workdir)
     audio = workdir / "media" / "samples" / "ambient.mp3"
     audio.write_bytes(audio.read_bytes() * LONG_CLIP_REPEATS)
-    (workdir / "static").mkdir()
     return workdir
 
 
@@ -82,16 +81,7 @@ def api_answers(base: str) -> list[int]:
 
 @pytest.fixture(scope="module")
 def edge(site) -> Iterator[str]:
-    extra_env = {**SMALL_GUNICORN, "CLIPS_STREAM_OFFLOAD": "1", "NUM_PROXIES": "1"}
-    with (
-        gunicorn(site, workers=1, extra_env=extra_env) as app,
-        nginx(
-            site,
-            upstream=app.url.removeprefix("http://"),
-            media_root=site / "media",
-            static_root=site / "static",
-        ) as server,
-    ):
+    with gunicorn_behind_nginx(site, workers=1, extra_env=SMALL_GUNICORN) as server:
         yield server.url
 
 
