@@ -59,6 +59,9 @@ MEDIA = OUT / "media"
 HOST = "127.0.0.1"
 # bench/run.py's PostgreSQL (BENCH_DATABASE_URL), a database of this script's own.
 DATABASE_URL = f"{RUN_DATABASE_URL.rsplit('/', 1)[0]}/clips_edge_bench"
+# The production settings of bench/run.py (rate limits off: every client is
+# 127.0.0.1), on this benchmark's own database and media.
+BASE_ENV = {**APP_ENV, "DATABASE_URL": DATABASE_URL, "MEDIA_ROOT": str(MEDIA)}
 MB = 1_000_000
 CATALOGUE_CLIPS = 1_000
 # The stream measured with wrk, and one longer than any socket buffer: a slow
@@ -124,15 +127,11 @@ def free_ports(count: int) -> list[int]:
 
 
 def started(url: str) -> None:
+    """Wait until a server answers `url` with 200 (bench/run.py's poll)."""
     try:
         wait_until_up(url)
     except SystemExit:
         sys.exit(f"bench: {url} did not come up; see {OUT}")
-
-
-# The production settings of bench/run.py (rate limits off: every client is
-# 127.0.0.1), on this benchmark's own database and media.
-BASE_ENV = {**APP_ENV, "DATABASE_URL": DATABASE_URL, "MEDIA_ROOT": str(MEDIA)}
 
 
 @dataclass(frozen=True)
