@@ -189,3 +189,18 @@ def test_two_gunicorns_on_one_host_have_their_own_control_sockets(tmp_path):
         sockets = [control_socket(server.process.pid) for server in (first, second)]
     assert sockets[0] != sockets[1]
     assert not any(Path(path).exists() for path in sockets)  # removed on exit
+
+
+def test_the_anonymous_catalogue_is_cached_by_nginx_for_curators_never(edge):
+    for path in ("/api/v1/clips", "/api/v1/clips/2"):
+        statuses = [
+            requests.get(edge + path, timeout=10).headers.get("X-Cache-Status")
+            for _ in range(2)
+        ]
+        assert statuses[-1] == "HIT", path
+        curator = requests.get(
+            edge + path, headers={"Authorization": "Token abc"}, timeout=10
+        )
+        assert curator.headers.get("X-Cache-Status") == "BYPASS"
+    stream = requests.get(edge + STREAM, headers={"Range": "bytes=0-9"}, timeout=10)
+    assert "X-Cache-Status" not in stream.headers

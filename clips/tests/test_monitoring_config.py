@@ -276,6 +276,7 @@ def test_nginx_as_its_image_fills_the_template_passes_nginx_t(resolved, tmp_path
         "CLIPS_MEDIA_ROOT": str(tmp_path / "media"),
         "CLIPS_STATIC_ROOT": str(tmp_path / "static"),
         "CLIPS_ACCESS_LOG": str(tmp_path / "access.log"),
+        "CLIPS_CACHE_DIR": str(tmp_path / "cache"),
     }
     names = envsubst_names(environment)
     server = subprocess.run(

@@ -36,6 +36,7 @@ def render(directory: Path, values: dict[str, str]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     values = {
         "CLIPS_NGINX_DIR": str(directory),
+        "CLIPS_CACHE_DIR": str(directory / "cache"),
         "CLIPS_NGINX_USER": getpass.getuser(),
         **values,
     }
