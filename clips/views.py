@@ -4,7 +4,14 @@ from django.conf import settings
 from django.core.cache import cache
 from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiRequest,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter
@@ -13,28 +20,80 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from clips import selectors, services
-from clips.filters import ClipFilter, ClipPagination, ClipSearchFilter
+from clips.filters import (
+    ORDERING_FIELDS,
+    ORDERING_PARAMETER,
+    ClipFilter,
+    ClipListQuery,
+    ClipPagination,
+    ClipSearchFilter,
+)
+from clips.models import AUDIO_CONTENT_TYPES
 from clips.serializers import (
     ClipInputSerializer,
     ClipSerializer,
     ClipStatsSerializer,
+    ClipUploadInputSerializer,
     ErrorSerializer,
 )
 from clips.throttling import ClipWriteThrottle
 
+_ERROR_MEANINGS = {
+    400: "Invalid input: `fields` says what.",
+    401: "A token or session that is not valid, or none where one is needed.",
+    403: "Signed in, but without the permission (or a session without CSRF).",
+    404: "No such clip, or no such page.",
+    415: "A body of another media type than the ones listed.",
+    429: "Too many requests; Retry-After says when to try again.",
+}
+# Headers DRF always sends with these statuses.
+_ERROR_HEADERS = [
+    OpenApiParameter(
+        "WWW-Authenticate",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        required=True,
+        response=[401],
+        description="`Token`: how to authenticate.",
+    ),
+    OpenApiParameter(
+        "Retry-After",
+        OpenApiTypes.INT,
+        OpenApiParameter.HEADER,
+        required=True,
+        response=[429],
+        description="Seconds to wait.",
+    ),
+]
+
 
 def _errors(*statuses: int) -> dict[int, OpenApiResponse]:
-    return {status: OpenApiResponse(ErrorSerializer) for status in statuses}
+    return {
+        status: OpenApiResponse(ErrorSerializer, description=_ERROR_MEANINGS[status])
+        for status in statuses
+    }
 
 
+def _upload_body() -> OpenApiRequest:
+    """Multipart: the audio part's Content-Type names its format (see clip_create)."""
+    audio_types = ", ".join(sorted(set(AUDIO_CONTENT_TYPES.values())))
+    return OpenApiRequest(
+        ClipUploadInputSerializer, encoding={"audio_file": {"contentType": audio_types}}
+    )
+
+
+# Reads are public: a bad token is a 401 all the same (DRF authenticates first).
 @extend_schema_view(
     list=extend_schema(
-        description="Clips, newest first: paginated, filterable, searchable.",
-        responses={200: ClipSerializer(many=True), **_errors(400, 404)},
+        description="Clips, newest first: paginated, filterable, searchable. "
+        "A parameter given twice, empty or out of range is a 400.",
+        parameters=[ClipListQuery, ORDERING_PARAMETER, *_ERROR_HEADERS],
+        responses={200: ClipSerializer(many=True), **_errors(400, 401, 404)},
     ),
     retrieve=extend_schema(
         description="One clip's metadata.",
-        responses={200: ClipSerializer, **_errors(404)},
+        parameters=_ERROR_HEADERS,
+        responses={200: ClipSerializer, **_errors(401, 404)},
     ),
 )
 class ClipViewSet(
@@ -52,7 +111,7 @@ class ClipViewSet(
     filter_backends = [DjangoFilterBackend, ClipSearchFilter, OrderingFilter]
     filterset_class = ClipFilter
     search_fields = ["title", "description"]
-    ordering_fields = ["title", "created_at", "duration", "play_count"]
+    ordering_fields = ORDERING_FIELDS
     ordering = ["-created_at", "-id"]
 
     def get_queryset(self):
@@ -64,6 +123,7 @@ class ClipViewSet(
         They are most of the traffic and the same for every listener; their play
         counts may lag by CLIPS_LIST_CACHE_SECONDS (the stats endpoint does not).
         """
+        ClipListQuery(data=request.query_params).is_valid(raise_exception=True)
         seconds = settings.CLIPS_LIST_CACHE_SECONDS
         if not seconds or request.user.is_authenticated:
             return super().list(request, *args, **kwargs)
@@ -80,11 +140,28 @@ class ClipViewSet(
 
     @extend_schema(
         description="Add a clip (curators): JSON with audio_url, or multipart upload.",
-        request=ClipInputSerializer,
+        request={
+            "application/json": ClipInputSerializer,
+            "application/x-www-form-urlencoded": ClipInputSerializer,
+            "multipart/form-data": _upload_body(),
+        },
+        parameters=[
+            OpenApiParameter(
+                "Location",
+                OpenApiTypes.URI,
+                OpenApiParameter.HEADER,
+                required=True,
+                response=[201],
+                description="The new clip's URL.",
+            ),
+            *_ERROR_HEADERS,
+        ],
         responses={201: ClipSerializer, **_errors(400, 401, 403, 415, 429)},
     )
     def create(self, request: Request) -> Response:
-        serializer = ClipInputSerializer(data=request.data)
+        upload = request.content_type.startswith("multipart/form-data")
+        input_class = ClipUploadInputSerializer if upload else ClipInputSerializer
+        serializer = input_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         clip = services.clip_create(**serializer.validated_data)
         output = ClipSerializer(
@@ -99,7 +176,8 @@ class ClipViewSet(
 
     @extend_schema(
         description="Play count, last play and plays per day for 30 days.",
-        responses={200: ClipStatsSerializer, **_errors(404)},
+        parameters=_ERROR_HEADERS,
+        responses={200: ClipStatsSerializer, **_errors(401, 404)},
     )
     @action(detail=True, methods=["get"])
     def stats(self, request: Request, pk: str) -> Response:
