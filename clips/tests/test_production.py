@@ -5,12 +5,14 @@ import subprocess
 import sys
 
 import pytest
+import requests
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from clips.tests.factories import ClipFactory
+from clips.tests.servers import gunicorn, site_create
 
 PRODUCTION_ENV = {
     "DJANGO_SETTINGS_MODULE": "clips_project.settings",
@@ -69,3 +71,14 @@ def test_no_model_changes_lack_a_migration():
         "makemigrations", "--check", "--dry-run", env=PRODUCTION_ENV | {"DEBUG": "1"}
     )
     assert result.returncode == 0, result.stdout
+
+
+def test_gunicorn_takes_a_request_line_of_8_kb(tmp_path):
+    """Not its own HTML 414: the line reaches the app (which ignores `pad`)."""
+    site_create(tmp_path)
+    with gunicorn(tmp_path, workers=1) as app:
+        path = "/api/v1/clips?pad=" + "a" * 8000
+        assert len(f"GET {path} HTTP/1.1") <= 8190
+        response = requests.get(app.url + path, timeout=30)
+    assert response.status_code == 200
+    assert response.json()["count"] == 6
