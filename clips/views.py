@@ -46,24 +46,28 @@ _ERROR_MEANINGS = {
     415: "A body of another media type than the ones listed.",
     429: "Too many requests; Retry-After says when to try again.",
 }
-# Headers DRF always sends with these statuses.
+
+
+def _response_header(
+    name: str, schema_type: OpenApiTypes, status: int, description: str
+) -> OpenApiParameter:
+    """A header every `status` response carries."""
+    return OpenApiParameter(
+        name,
+        schema_type,
+        OpenApiParameter.HEADER,
+        required=True,
+        response=[status],
+        description=description,
+    )
+
+
+# DRF sends these with every 401 and 429.
 _ERROR_HEADERS = [
-    OpenApiParameter(
-        "WWW-Authenticate",
-        OpenApiTypes.STR,
-        OpenApiParameter.HEADER,
-        required=True,
-        response=[401],
-        description="`Token`: how to authenticate.",
+    _response_header(
+        "WWW-Authenticate", OpenApiTypes.STR, 401, "`Token`: how to authenticate."
     ),
-    OpenApiParameter(
-        "Retry-After",
-        OpenApiTypes.INT,
-        OpenApiParameter.HEADER,
-        required=True,
-        response=[429],
-        description="Seconds to wait.",
-    ),
+    _response_header("Retry-After", OpenApiTypes.INT, 429, "Seconds to wait."),
 ]
 
 
@@ -146,14 +150,7 @@ class ClipViewSet(
             "multipart/form-data": _upload_body(),
         },
         parameters=[
-            OpenApiParameter(
-                "Location",
-                OpenApiTypes.URI,
-                OpenApiParameter.HEADER,
-                required=True,
-                response=[201],
-                description="The new clip's URL.",
-            ),
+            _response_header("Location", OpenApiTypes.URI, 201, "The new clip's URL."),
             *_ERROR_HEADERS,
         ],
         responses={201: ClipSerializer, **_errors(400, 401, 403, 415, 429)},
