@@ -1,4 +1,5 @@
 import hashlib
+import threading
 
 from django.conf import settings
 from django.core.cache import cache
@@ -12,6 +13,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
+from drf_spectacular.views import SpectacularAPIView, SpectacularJSONAPIView
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter
@@ -180,3 +182,26 @@ class ClipViewSet(
     def stats(self, request: Request, pk: str) -> Response:
         stats = selectors.clip_stats(clip=self.get_object())
         return Response(ClipStatsSerializer(stats).data)
+
+
+_GENERATING = threading.Lock()
+
+
+class OneSchemaAtATime:
+    """Schema views generate one schema at a time per process.
+
+    drf-spectacular imports its extensions' targets on first use, not thread-safely:
+    a gthread worker's first schema requests, at once, answered 500 (AttributeError).
+    """
+
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        with _GENERATING:
+            return super().get(request, *args, **kwargs)
+
+
+class SchemaView(OneSchemaAtATime, SpectacularAPIView):
+    pass
+
+
+class SchemaJSONView(OneSchemaAtATime, SpectacularJSONAPIView):
+    pass

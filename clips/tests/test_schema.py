@@ -1,6 +1,9 @@
 """/openapi.json says what the API does (test_fuzz.py checks it against the API)."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+import requests
 from django.core.exceptions import ValidationError
 from hypothesis import HealthCheck, given
 from hypothesis import settings as settings_
@@ -8,6 +11,7 @@ from hypothesis import strategies as st
 
 from clips.models import Clip
 from clips.origin import OriginBlocked, audio_url_regex, check_url
+from clips.tests.servers import gunicorn, site_create
 
 pytestmark = pytest.mark.django_db
 
@@ -76,3 +80,13 @@ def test_every_audio_url_the_pattern_allows_is_a_url_the_api_takes(
             raise AssertionError(f"{url!r}: {refused}") from refused
 
     check()
+
+
+def test_a_workers_first_schema_requests_at_once_all_succeed(tmp_path):
+    """drf-spectacular's first schema in a process is not thread-safe (views.py)."""
+    site_create(tmp_path)
+    with gunicorn(tmp_path, workers=1) as app:
+        urls = [f"{app.url}/openapi.json"] * 8
+        with ThreadPoolExecutor(max_workers=len(urls)) as pool:
+            responses = list(pool.map(lambda url: requests.get(url, timeout=60), urls))
+    assert [response.status_code for response in responses] == [200] * len(urls)
