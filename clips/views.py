@@ -194,6 +194,7 @@ class OneSchemaAtATime:
     a gthread worker's first schema requests, at once, answered 500 (AttributeError).
     """
 
+    @extend_schema(exclude=True)  # as drf-spectacular's own (SERVE_INCLUDE_SCHEMA)
     def get(self, request: Request, *args, **kwargs) -> Response:
         with _GENERATING:
             return super().get(request, *args, **kwargs)

@@ -25,6 +25,15 @@ def operation(schema: dict, method: str, path: str) -> dict:
     return schema["paths"][f"/api/v1/clips{path}"][method]
 
 
+def test_the_schema_has_the_apis_paths_and_no_others(schema):
+    assert sorted(schema["paths"]) == [
+        "/api/v1/clips",
+        "/api/v1/clips/{id}",
+        "/api/v1/clips/{id}/stats",
+        "/api/v1/clips/{id}/stream",
+    ]
+
+
 @pytest.mark.parametrize("path", ["", "/{id}", "/{id}/stats", "/{id}/stream"])
 def test_public_reads_need_no_credentials(schema, path):
     assert {} in operation(schema, "get", path)["security"]
