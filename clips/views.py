@@ -111,6 +111,8 @@ class ClipViewSet(
     # Streaming is not here: it is the plain Django view in clips/streaming.py.
 
     serializer_class = ClipSerializer
+    # The schema's integer id: "2\r" or " 2" would reach int() and find clip 2.
+    lookup_value_regex = "[0-9]+"
     pagination_class = ClipPagination
     parser_classes = [JSONParser, MultiPartParser, FormParser]
     throttle_classes = [ClipWriteThrottle]

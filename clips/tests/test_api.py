@@ -192,6 +192,14 @@ class TestDetail:
         assert response.status_code == 404
         assert response.json() == {"code": "not_found", "detail": "Not found."}
 
+    @pytest.mark.parametrize("spelling", ["{}%0D", "%20{}", "{}%20", "+{}"])
+    @pytest.mark.parametrize("suffix", ["", "/stats"])
+    def test_an_id_that_is_not_plain_digits_is_404(self, client, spelling, suffix):
+        clip_id = spelling.format(ClipFactory().pk)
+        response = client.get(f"/api/v1/clips/{clip_id}{suffix}")
+        assert response.status_code == 404
+        assert response.json()["code"] == "not_found"
+
     def test_unknown_api_path_is_404_json(self, client):
         response = client.get("/api/v1/nothing-here")
         assert response.status_code == 404
