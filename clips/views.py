@@ -94,7 +94,15 @@ def _upload_body() -> OpenApiRequest:
         description="Clips, newest first: paginated, filterable, searchable. "
         "A parameter given twice, empty or out of range is a 400.",
         parameters=[ClipListQuery, ORDERING_PARAMETER, *_ERROR_HEADERS],
-        responses={200: ClipSerializer(many=True), **_errors(400, 401, 404)},
+        responses={
+            200: ClipSerializer(many=True),
+            **_errors(400, 401, 404),
+            # Before the app: gunicorn's limit_request_line, or the proxy's.
+            (414, "text/html"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="A request line over 8190 bytes (the server's page).",
+            ),
+        },
     ),
     retrieve=extend_schema(
         description="One clip's metadata.",

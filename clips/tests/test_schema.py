@@ -52,6 +52,13 @@ def test_the_lists_parameters_state_their_bounds(schema):
     assert parameters["ordering"]["explode"] is False
 
 
+def test_the_list_documents_the_servers_414_for_a_request_line_over_8190_bytes(
+    schema,
+):
+    response = operation(schema, "get", "")["responses"]["414"]
+    assert list(response["content"]) == ["text/html"]
+
+
 def test_the_stream_documents_every_status_it_answers(schema):
     for method in ("get", "head"):
         responses = operation(schema, method, "/{id}/stream")["responses"]
