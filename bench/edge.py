@@ -647,7 +647,7 @@ def prepare() -> dict:
     shutil.rmtree(OUT, ignore_errors=True)
     MEDIA.mkdir(parents=True)
     setup_django()
-    recreate_database()
+    recreate_database(DATABASE_URL)
     return seed()
 
 

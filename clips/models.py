@@ -109,7 +109,7 @@ class Clip(ExportModelOperationsMixin("clip"), models.Model):
                 ),
                 violation_error_code="audio_source",
                 violation_error_message=(
-                    "Give either an uploaded audio file or an audio URL, not both."
+                    "Give exactly one audio source: an uploaded file or an audio URL."
                 ),
             ),
         ]

@@ -8,6 +8,7 @@ host resolves to before connecting, and the peer actually connected to after
 """
 
 import ipaddress
+import re
 import socket
 from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import urljoin, urlsplit
@@ -73,6 +74,47 @@ def check_url(url: str) -> None:
         return
     if not address_allowed(str(literal)):
         raise OriginBlocked(f"{host} is not a public address.")
+
+
+# A DNS label of at most 62 characters: three of them and a top-level domain stay
+# within the 253 characters of a host name, so every match is a valid URL host.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,60}[A-Za-z0-9])?"
+_ANY_HOST = rf"(?:{_LABEL}\.){{1,3}}[A-Za-z]{{2,63}}"
+# Path and query in RFC 3986 characters (percent signs only as escapes), no fragment.
+_URL_TAIL = (
+    r"(?::[0-9]{1,5})?"
+    r"(?:[/?](?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?"
+)
+
+
+def audio_url_regex() -> str:
+    r"""The audio URLs a clip may be added with, as a regular expression (\A…\Z).
+
+    http(s), a host *name* (an address literal could be private, which no pattern
+    can tell), an optional port, a path and query. With CLIPS_ORIGIN_ALLOWED_HOSTS
+    set, only those hosts. The API validates audio_url with it and the OpenAPI schema
+    states it, so the two agree on every URL; check_url() and the model's URL
+    validator accept every match.
+    """
+    rules = settings.CLIPS_ORIGIN_ALLOWED_HOSTS
+    if rules:
+        hosts = "|".join(
+            rf"(?:{_LABEL}\.){{0,3}}{_any_case(rule[1:])}"
+            if rule.startswith(".")
+            else _any_case(rule)
+            for rule in rules
+        )
+    else:
+        hosts = _ANY_HOST
+    return rf"\Ahttps?://(?:{hosts}){_URL_TAIL}\Z"
+
+
+def _any_case(host: str) -> str:
+    """A host name as a case-insensitive pattern (JSON Schema has no flags)."""
+    return "".join(
+        f"[{char.lower()}{char.upper()}]" if char.isalpha() else re.escape(char)
+        for char in host
+    )
 
 
 def _host_matches(host: str, rule: str) -> bool:

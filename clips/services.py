@@ -18,6 +18,12 @@ from clips.models import AUDIO_CONTENT_TYPES, Clip
 CURATORS_GROUP = "Curators"
 CURATOR_PERMISSIONS = ["add_clip", "change_clip", "view_clip"]
 
+# An audio type's first listed extension, for an upload whose file name has none.
+_EXTENSION_OF_TYPE = {
+    content_type: extension
+    for extension, content_type in reversed(AUDIO_CONTENT_TYPES.items())
+}
+
 
 def clip_create(
     *,
@@ -28,6 +34,8 @@ def clip_create(
     audio_url: str = "",
     audio_file: UploadedFile | None = None,
 ) -> Clip:
+    if audio_file is not None:
+        audio_file.name = audio_file_name(upload=audio_file)
     clip = Clip(
         title=title,
         genre=genre,
@@ -37,6 +45,22 @@ def clip_create(
         audio_file=audio_file,
     )
     return clip_save(clip=clip)
+
+
+def audio_file_name(*, upload: UploadedFile) -> str:
+    """The upload's name, with the extension of its Content-Type if that is ours.
+
+    The part's Content-Type is what the client states about the bytes (a
+    recorder's "blob" has no extension at all); the clip's content type is derived
+    from the extension, so the two must agree. Without one of our audio types,
+    the name's own extension decides, and full_clean() refuses any other.
+    """
+    path = PurePath(upload.name or "audio")
+    stated = upload.content_type or ""
+    extension = _EXTENSION_OF_TYPE.get(stated)
+    if extension is None or AUDIO_CONTENT_TYPES.get(path.suffix.lower()) == stated:
+        return path.name
+    return path.with_suffix(extension).name
 
 
 def clip_save(*, clip: Clip) -> Clip:

@@ -33,6 +33,11 @@ keepalive = 75
 max_requests = 2000
 max_requests_jitter = 200
 accesslog = "-"
+# Longest request line, e.g. a catalogue URL with a search: gunicorn's own maximum
+# (the default 4094 answered a 4.5 KB line with an HTML 414). It equals nginx's
+# default large_client_header_buffers (8k), so a URL the proxy passes fits here too;
+# the API's parameters are bounded (search: 200 characters) far below it.
+limit_request_line = 8190
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 # Metrics from every worker: prometheus_client writes each worker's values to files

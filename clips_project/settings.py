@@ -273,7 +273,7 @@ REST_FRAMEWORK = {
     # Throttles take the client address from X-Forwarded-For only behind this
     # many trusted proxies; 0 means REMOTE_ADDR, which a client cannot forge.
     "NUM_PROXIES": envint("NUM_PROXIES", 0),
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "clips.schema.ClipsAutoSchema",
     "EXCEPTION_HANDLER": "clips.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",

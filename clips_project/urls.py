@@ -1,18 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import (
-    SpectacularAPIView,
-    SpectacularJSONAPIView,
-    SpectacularRedocView,
-    SpectacularSwaggerView,
-)
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 from clips import pages
+from clips.views import SchemaJSONView, SchemaView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("clips.urls")),
-    path("api/v1/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("api/v1/schema", SchemaView.as_view(), name="schema"),
     path(
         "api/v1/docs",
         SpectacularSwaggerView.as_view(url_name="schema"),
@@ -20,7 +16,7 @@ urlpatterns = [
     ),
     path("api/v1/redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     # Where the service description promises them: /docs, /redoc, /openapi.json.
-    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-json"),
+    path("openapi.json", SchemaJSONView.as_view(), name="openapi-json"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi-json"), name="docs"),
     path(
         "redoc",

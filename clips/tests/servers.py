@@ -25,6 +25,7 @@ from typing import NoReturn
 import pytest
 import redis
 import requests
+from django.db import connection
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 MONITORING = BASE_DIR / "monitoring"
@@ -88,6 +89,15 @@ def site_env(workdir: Path) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
         "MEDIA_ROOT": str(workdir / "media"),
     }
+
+
+def shared_database_url() -> str:
+    """This test's PostgreSQL database, for a server process to work on it too."""
+    db = connection.settings_dict
+    return (
+        f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}"
+        f"/{db['NAME']}"
+    )
 
 
 def site_create(workdir: Path) -> Path:

@@ -61,7 +61,7 @@ def test_curator_adds_a_clip_by_url(admin_client):
 def test_curator_must_give_one_audio_source(admin_client):
     response = admin_client.post(ADD_URL, form())
     assert response.status_code == 200
-    assert "Give either an uploaded audio file or an audio URL" in response.text
+    assert "Give exactly one audio source" in response.text
     assert not Clip.objects.exists()
 
 

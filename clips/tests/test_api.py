@@ -1,4 +1,5 @@
 import datetime
+from urllib.parse import urlencode
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -53,19 +54,59 @@ class TestList:
         }
         assert first["stream_url"].endswith(f"/api/v1/clips/{first['id']}/stream")
 
-    def test_page_size_is_capped(self, client):
+    def test_page_size_is_at_most_100(self, client):
         ClipFactory.create_batch(3)
         response = client.get(LIST_URL, {"page_size": 1})
         assert len(response.json()["results"]) == 1
-        response = client.get(LIST_URL, {"page_size": 10_000})
-        assert response.status_code == 200
+        assert client.get(LIST_URL, {"page_size": 100}).status_code == 200
+        for too_many in (101, 10_000):
+            response = client.get(LIST_URL, {"page_size": too_many})
+            assert response.status_code == 400
+            assert "page_size" in response.json()["fields"]
 
-    @pytest.mark.parametrize("page", ["0", "-1", "999", str(10**20), "abc"])
-    def test_page_out_of_range_is_404_json(self, client, page):
+    @pytest.mark.parametrize("page", ["999", str(10**20)])
+    def test_page_past_the_last_is_404_json(self, client, page):
         ClipFactory()
         response = client.get(LIST_URL, {"page": page})
         assert response.status_code == 404
         assert response.json()["code"] == "not_found"
+
+    @pytest.mark.parametrize(
+        "query",
+        [
+            "page=0",
+            "page=-1",
+            "page=abc",
+            "page=",
+            "page=1.0",
+            "page=last",
+            "page=null",
+            "page=1&page=2",
+            "page_size=0",
+            "page_size=",
+            "page_size=false",
+            "page_size=10&page_size=20",
+            "duration_min=-1",
+            "duration_max=3601",
+            "duration_max=1e51",
+            "duration_max=nan",
+            "duration_max=",
+            "duration_max=1_0",
+            "genre=",
+            "genre=jazz&genre=rock",
+            "search=a&search=b",
+            "search=%00",
+            "ordering=",
+            "ordering=title,",
+            "ordering=-title&ordering=title",
+        ],
+    )
+    def test_a_query_the_schema_forbids_is_400_with_field_error(self, client, query):
+        response = client.get(f"{LIST_URL}?{query}")
+        assert response.status_code == 400
+        body = response.json()
+        assert body["code"] == "invalid"
+        assert set(body["fields"]) == {query.split("=")[0]}
 
     def test_filter_by_genre(self, client):
         ClipFactory(genre=Genre.JAZZ, title="Blue")
@@ -91,10 +132,15 @@ class TestList:
         results = client.get(LIST_URL, {"search": "RAIN"}).json()["results"]
         assert {clip["title"] for clip in results} == {"Rain on tin", "Other"}
 
-    def test_very_long_search_is_answered(self, client):
+    def test_a_search_of_200_characters_is_answered_and_a_longer_one_is_400(
+        self, client
+    ):
         ClipFactory()
-        response = client.get(LIST_URL, {"search": "a " * 5000})
+        response = client.get(LIST_URL, {"search": "a " * 100})
         assert response.status_code == 200
+        response = client.get(LIST_URL, {"search": "a " * 100 + "b"})
+        assert response.status_code == 400
+        assert "search" in response.json()["fields"]
 
     def test_ordering_by_play_count(self, client):
         quiet = ClipFactory(title="quiet")
@@ -113,11 +159,19 @@ class TestList:
             ("long", 50.0),
         ]
 
-    def test_unknown_ordering_is_ignored(self, client):
-        ClipFactory.create_batch(2)
-        response = client.get(LIST_URL, {"ordering": "password"})
-        assert response.status_code == 200
-        assert response.json()["count"] == 2
+    def test_ordering_by_several_keys(self, client):
+        ClipFactory(duration=5, title="b")
+        ClipFactory(duration=5, title="a")
+        ClipFactory(duration=9, title="c")
+        query = {"ordering": "-duration,title"}
+        results = client.get(LIST_URL, query).json()["results"]
+        assert [c["title"] for c in results] == ["c", "a", "b"]
+
+    @pytest.mark.parametrize("ordering", ["password", "title,password", "Title"])
+    def test_unknown_ordering_is_400(self, client, ordering):
+        response = client.get(LIST_URL, {"ordering": ordering})
+        assert response.status_code == 400
+        assert "ordering" in response.json()["fields"]
 
 
 class TestDetail:
@@ -137,6 +191,14 @@ class TestDetail:
         response = client.get(f"/api/v1/clips/{clip_id}")
         assert response.status_code == 404
         assert response.json() == {"code": "not_found", "detail": "Not found."}
+
+    @pytest.mark.parametrize("spelling", ["{}%0D", "%20{}", "{}%20", "+{}"])
+    @pytest.mark.parametrize("suffix", ["", "/stats"])
+    def test_an_id_that_is_not_plain_digits_is_404(self, client, spelling, suffix):
+        clip_id = spelling.format(ClipFactory().pk)
+        response = client.get(f"/api/v1/clips/{clip_id}{suffix}")
+        assert response.status_code == 404
+        assert response.json()["code"] == "not_found"
 
     def test_unknown_api_path_is_404_json(self, client):
         response = client.get("/api/v1/nothing-here")
@@ -214,6 +276,13 @@ class TestCreate:
             ({"audio_url": "ftp://audio.example.com/a.mp3"}, "audio_url"),
             ({"audio_url": "javascript:alert(1)"}, "audio_url"),
             ({"audio_url": "not a url"}, "audio_url"),
+            # JSON values of another type than the schema's are not converted.
+            ({"title": 5}, "title"),
+            ({"duration": True}, "duration"),
+            ({"duration": "30.5"}, "duration"),
+            # Audio URLs name a public host: no address literal, no spaces.
+            ({"audio_url": "http://93.184.216.34/a.mp3"}, "audio_url"),
+            ({"audio_url": "https://audio.example.com/a b.mp3"}, "audio_url"),
         ],
     )
     def test_bad_input_is_400_with_field_errors(self, client, overrides, field):
@@ -237,7 +306,51 @@ class TestCreate:
             LIST_URL, valid_payload(audio_url=""), content_type="application/json"
         )
         assert response.status_code == 400
-        assert "non_field_errors" in response.json()["fields"]
+        assert response.json()["fields"]["non_field_errors"] == [
+            "Give an audio_url, or upload an audio_file as multipart."
+        ]
+
+    def test_a_form_carries_numbers_as_text(self, client):
+        response = client.post(
+            LIST_URL,
+            urlencode(valid_payload()),
+            content_type="application/x-www-form-urlencoded",
+        )
+        assert response.status_code == 201, response.json()
+        assert response.json()["duration"] == 12.5
+
+    def test_a_form_field_given_twice_is_400(self, client):
+        body = urlencode(valid_payload()) + "&title=Again"
+        response = client.post(
+            LIST_URL, body, content_type="application/x-www-form-urlencoded"
+        )
+        assert response.status_code == 400
+        assert response.json()["fields"] == {"title": ["Give this only once."]}
+
+    def test_multipart_is_for_uploads(self, client):
+        response = client.post(LIST_URL, valid_payload())
+        assert response.status_code == 400
+        assert "audio_file" in response.json()["fields"]
+
+    @pytest.mark.parametrize(
+        ("name", "content_type"),
+        [("blob", "audio/ogg"), ("recording.png", "audio/ogg")],
+    )
+    def test_an_uploads_audio_content_type_names_its_format(
+        self, client, name, content_type
+    ):
+        upload = SimpleUploadedFile(name, AUDIO_BYTES, content_type=content_type)
+        response = client.post(LIST_URL, valid_payload(audio_url="", audio_file=upload))
+        assert response.status_code == 201, response.json()
+        assert response.json()["content_type"] == content_type
+
+    def test_audio_urls_are_limited_to_the_allowed_hosts(self, client, settings):
+        settings.CLIPS_ORIGIN_ALLOWED_HOSTS = [".cdn.example.com"]
+        allowed = valid_payload(audio_url="https://eu.cdn.example.com/a.mp3")
+        other = valid_payload(audio_url="https://example.org/a.mp3")
+        for payload, status in ((allowed, 201), (other, 400)):
+            response = client.post(LIST_URL, payload, content_type="application/json")
+            assert response.status_code == status
 
     def test_file_and_url_together_are_rejected(self, client):
         upload = SimpleUploadedFile("song.mp3", AUDIO_BYTES)

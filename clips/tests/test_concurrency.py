@@ -5,12 +5,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from django.db import connection
 
 from clips.models import Play
 from clips.selectors import clip_stats
 from clips.tests.factories import AUDIO_BYTES, ClipFactory
-from clips.tests.servers import gunicorn
+from clips.tests.servers import gunicorn, shared_database_url
 
 LISTENERS = 200
 
@@ -18,12 +17,8 @@ LISTENERS = 200
 @pytest.fixture
 def gunicorn_url(transactional_db, tmp_path, media_root) -> Iterator[str]:
     """The app under gunicorn (2 workers x 8 threads) on this test's database."""
-    db = connection.settings_dict
     extra_env = {
-        "DATABASE_URL": (
-            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}"
-            f"/{db['NAME']}"
-        ),
+        "DATABASE_URL": shared_database_url(),
         "MEDIA_ROOT": str(media_root),
         "GUNICORN_THREADS": "8",
         "CLIPS_THROTTLE_STREAM": "",  # 200 listeners share one address

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import requests
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
@@ -13,6 +14,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from clips.models import Clip
 from clips.tests.factories import AUDIO_BYTES, ClipFactory
+from clips.tests.servers import gunicorn, site_create
 
 PRODUCTION_ENV = {
     "DJANGO_SETTINGS_MODULE": "clips_project.settings",
@@ -81,3 +83,14 @@ def test_the_upgrade_gives_stored_audio_its_digest():
     call_command("migrate", "clips", verbosity=0)
     clip.refresh_from_db()
     assert clip.audio_digest == hashlib.sha256(AUDIO_BYTES).hexdigest()
+
+
+def test_gunicorn_takes_a_request_line_of_8_kb(tmp_path):
+    """Not its own HTML 414: the line reaches the app (which ignores `pad`)."""
+    site_create(tmp_path)
+    with gunicorn(tmp_path, workers=1) as app:
+        path = "/api/v1/clips?pad=" + "a" * 8000
+        assert len(f"GET {path} HTTP/1.1") <= 8190
+        response = requests.get(app.url + path, timeout=30)
+    assert response.status_code == 200
+    assert response.json()["count"] == 6

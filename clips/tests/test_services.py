@@ -51,3 +51,21 @@ def test_editing_a_clip_never_overwrites_its_play_count():
 
 def test_remote_clip_factory_builds_a_valid_clip():
     RemoteClipFactory().full_clean()
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type", "stored"),
+    [
+        ("song.mp3", "audio/mpeg", "song.mp3"),
+        ("song.oga", "audio/ogg", "song.oga"),
+        ("blob", "audio/ogg", "blob.ogg"),
+        ("take.png", "audio/aac", "take.aac"),
+        ("song.mp3", "application/octet-stream", "song.mp3"),
+        ("run.exe", "text/plain", "run.exe"),
+    ],
+)
+def test_an_uploads_audio_content_type_decides_its_extension(
+    name, content_type, stored
+):
+    upload = SimpleUploadedFile(name, b"...", content_type=content_type)
+    assert services.audio_file_name(upload=upload) == stored
