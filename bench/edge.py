@@ -184,7 +184,7 @@ def setup_django() -> None:
 def seed() -> dict:
     """The samples, a catalogue of a thousand clips and the WAV clips, added as a
     curator adds an upload (clip_create); the WAV clips by their WAV_CLIPS key."""
-    from django.core.files import File
+    from django.core.files.uploadedfile import UploadedFile
     from django.core.management import call_command
     from django.db import connection
 
@@ -211,7 +211,9 @@ def seed() -> dict:
                 title=f"Edge benchmark, {size // MB} MB",
                 genre=Genre.OTHER,
                 duration=min(3600, size / 44_100),
-                audio_file=File(audio, name=wav.name),
+                audio_file=UploadedFile(
+                    audio, name=wav.name, content_type="audio/wav", size=size
+                ),
             )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
@@ -630,8 +632,8 @@ def rows_and_goals(alone: dict, edge: dict, plain: dict) -> tuple[list[Row], lis
 def about() -> dict[str, str]:
     """bench/run.py's description of the machine, with this run's servers."""
     return environment() | {
-        "Clips": "clips_project/gunicorn.py as shipped (2x cores+1 gthread "
-        "workers, 4 threads), PostgreSQL on 127.0.0.1, DEBUG=0, stream rate "
+        "Clips": "clips_project/gunicorn.py as shipped (cores+1 gthread "
+        "workers, 2 threads), PostgreSQL on 127.0.0.1, DEBUG=0, stream rate "
         "limit off; alone: Python sends the audio; edge: CLIPS_STREAM_OFFLOAD=1, "
         "NUM_PROXIES=1 behind deploy/nginx (rendered by deploy/nginx/render.py)",
         "load generator": f"wrk 4.1 (2 threads; better of {ROUNDS} alternating "

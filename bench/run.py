@@ -959,26 +959,32 @@ def _verdict(met: bool) -> str:
     return "met" if met else "**missed**"
 
 
-def environment(before: str) -> dict[str, str]:
+def environment(before: str | None = None) -> dict[str, str]:
+    """The machine and the code measured (and the code compared with, if any)."""
     nginx_version = subprocess.run(
         ["nginx", "-v"], capture_output=True, text=True, check=True
     ).stderr.strip()
     load = os.getloadavg()
     # The script rewrites results.md itself.
     changed = git("status", "--porcelain", "--untracked-files=no", ":!bench/results.md")
+    compared = (
+        {"code before the play rule": git("log", "-1", "--format=%h (%s)", before)}
+        if before
+        else {}
+    )
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "code (after)": git("rev-parse", "--short", "HEAD")
         + (" with uncommitted changes" if changed else ""),
-        "code before the play rule": git("log", "-1", "--format=%h (%s)", before),
         "machine": f"{os.cpu_count()} cores, {cpu_model()}",
         "load average (1, 5, 15 min) at start": ", ".join(f"{x:.2f}" for x in load),
-        "Clips": "gunicorn (clips_project/gunicorn.py: 2x cores+1 gthread workers, "
-        "4 threads), PostgreSQL on 127.0.0.1, DEBUG=0",
+        "Clips": "gunicorn (clips_project/gunicorn.py: cores+1 gthread workers, "
+        "2 threads), PostgreSQL on 127.0.0.1, DEBUG=0",
         "nginx": nginx_version.replace("nginx version: ", "")
         + ", sendfile on, worker_processes auto",
         "load generator": "wrk 4.1 (2 threads), curl, Python clients, on the same "
         "2 cores",
+        **compared,
     }
 
 
