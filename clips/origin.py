@@ -10,7 +10,7 @@ host resolves to before connecting, and the peer actually connected to after
 import ipaddress
 import socket
 from http.cookiejar import DefaultCookiePolicy
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urldefrag, urljoin, urlsplit
 
 import requests
 from django.conf import settings
@@ -18,7 +18,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-ALLOWED_SCHEMES = ("http", "https")
+from clips.url_syntax import SCHEMES as ALLOWED_SCHEMES
+from clips.url_syntax import url_syntax_problem
+
 MAX_REDIRECTS = 3
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -56,14 +58,10 @@ def _is_public(ip: IPAddress) -> bool:
 
 def check_url(url: str) -> None:
     """Raise OriginBlocked unless the URL's scheme and host may be fetched at all."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ALLOWED_SCHEMES:
-        raise OriginBlocked(
-            f"Only http and https audio URLs are fetched, not {parts.scheme!r}."
-        )
-    host = (parts.hostname or "").rstrip(".").lower()
-    if not host:
-        raise OriginBlocked("The audio URL has no host.")
+    problem = url_syntax_problem(url)
+    if problem:
+        raise OriginBlocked(problem)
+    host = urlsplit(url).hostname
     allowed_hosts = settings.CLIPS_ORIGIN_ALLOWED_HOSTS
     if allowed_hosts and not any(_host_matches(host, rule) for rule in allowed_hosts):
         raise OriginBlocked(f"{host} is not an allowed audio host.")
@@ -171,6 +169,7 @@ def origin_open(url: str, *, method: str, headers: dict[str, str]) -> requests.R
                 response.close()
                 raise OriginTooLarge
             return response
-        url = urljoin(url, response.headers["Location"])
+        # A fragment is never sent, and check_url refuses one.
+        url = urldefrag(urljoin(url, response.headers["Location"])).url
         response.close()
     raise OriginBlocked(f"The audio origin redirected more than {MAX_REDIRECTS} times.")
