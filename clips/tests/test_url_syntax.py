@@ -15,15 +15,20 @@ from clips.models import Clip
 from clips.tests.factories import RemoteClipFactory
 from clips.url_syntax import url_syntax_problem
 
-ACCEPTED = [
+# Accepted by the API too: lower-case scheme, host by name (the API's schema
+# pattern asks for both; the admin takes IP literals and any case as well).
+ACCEPTED_BY_NAME = [
     "https://audio.example.com/bells.mp3",
-    "HTTPS://Audio.Example.COM/Bells.mp3",
     "http://audio.example.com:8080/a.mp3?x=1&y=/z?w",
     "https://audio.example.com:443/a%20b.mp3",
     "https://audio.example.com/users/@me/a.mp3",
     "https://audio.example.com?track=7",
     "https://xn--bcher-kva.example/a.mp3",
     "https://1.example.com/a.mp3",
+]
+ACCEPTED = [
+    *ACCEPTED_BY_NAME,
+    "HTTPS://Audio.Example.COM/Bells.mp3",
     "http://93.184.215.14:8000/a.mp3",
     "http://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]:8080/a.mp3",
 ]
@@ -109,7 +114,7 @@ def test_refused_url_is_refused_saying_why(url, why):
 
 @pytest.mark.django_db
 class TestApi:
-    @pytest.mark.parametrize("url", ACCEPTED)
+    @pytest.mark.parametrize("url", ACCEPTED_BY_NAME)
     def test_accepted_url_adds_a_clip_and_is_shown_as_given(self, curator_client, url):
         response = post_clip(curator_client, url)
         assert response.status_code == 201, response.json()
