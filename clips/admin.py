@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.db import models
 from django.db.models import QuerySet
+from django.forms import CharField
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -40,7 +41,10 @@ class ClipAdmin(admin.ModelAdmin):
         ),
         ("Derived", {"fields": [*DERIVED_FIELDS, "listeners"]}),
     ]
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    # Not forms.URLField: it rewrites what was typed (adds a scheme, re-joins the
+    # parts) and refuses with a bare "Enter a valid URL." before the model's
+    # validators can say why (clips.url_syntax).
+    formfield_overrides = {models.URLField: {"form_class": CharField}}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Clip]:
         return selectors.clip_queryset()

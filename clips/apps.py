@@ -9,8 +9,8 @@ class ClipsConfig(AppConfig):
         from corsheaders.signals import check_request_enabled
 
         # Register the stream metrics at start-up, so /metrics shows them at 0,
-        # and the signal receivers.
-        from clips import metrics, signals  # noqa: F401
+        # the signal receivers and the system checks.
+        from clips import checks, metrics, signals  # noqa: F401
         from clips.cors import cors_allow_public_reads
 
         check_request_enabled.connect(

@@ -11,7 +11,7 @@ import ipaddress
 import re
 import socket
 from http.cookiejar import DefaultCookiePolicy
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urldefrag, urljoin, urlsplit
 
 import requests
 from django.conf import settings
@@ -19,7 +19,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-ALLOWED_SCHEMES = ("http", "https")
+from clips.url_syntax import SCHEMES as ALLOWED_SCHEMES
+from clips.url_syntax import url_syntax_problem
+
 MAX_REDIRECTS = 3
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -57,14 +59,10 @@ def _is_public(ip: IPAddress) -> bool:
 
 def check_url(url: str) -> None:
     """Raise OriginBlocked unless the URL's scheme and host may be fetched at all."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ALLOWED_SCHEMES:
-        raise OriginBlocked(
-            f"Only http and https audio URLs are fetched, not {parts.scheme!r}."
-        )
-    host = (parts.hostname or "").rstrip(".").lower()
-    if not host:
-        raise OriginBlocked("The audio URL has no host.")
+    problem = url_syntax_problem(url)
+    if problem:
+        raise OriginBlocked(problem)
+    host = urlsplit(url).hostname
     allowed_hosts = settings.CLIPS_ORIGIN_ALLOWED_HOSTS
     if allowed_hosts and not any(_host_matches(host, rule) for rule in allowed_hosts):
         raise OriginBlocked(f"{host} is not an allowed audio host.")
@@ -80,9 +78,11 @@ def check_url(url: str) -> None:
 # within the 253 characters of a host name, so every match is a valid URL host.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,60}[A-Za-z0-9])?"
 _ANY_HOST = rf"(?:{_LABEL}\.){{1,3}}[A-Za-z]{{2,63}}"
-# Path and query in RFC 3986 characters (percent signs only as escapes), no fragment.
+# A port of 1 to 65535 (clips.url_syntax refuses 0 and more); path and query in
+# RFC 3986 characters (percent signs only as escapes), no fragment.
 _URL_TAIL = (
-    r"(?::[0-9]{1,5})?"
+    r"(?::(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}"
+    r"|655[0-2][0-9]|6553[0-5]))?"
     r"(?:[/?](?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?"
 )
 
@@ -213,6 +213,7 @@ def origin_open(url: str, *, method: str, headers: dict[str, str]) -> requests.R
                 response.close()
                 raise OriginTooLarge
             return response
-        url = urljoin(url, response.headers["Location"])
+        # A fragment is never sent, and check_url refuses one.
+        url = urldefrag(urljoin(url, response.headers["Location"])).url
         response.close()
     raise OriginBlocked(f"The audio origin redirected more than {MAX_REDIRECTS} times.")

@@ -18,6 +18,7 @@ from rest_framework import serializers
 
 from clips.models import Clip, validate_upload_size
 from clips.origin import audio_url_regex
+from clips.url_syntax import url_syntax_problem
 
 REPEATED = "Give this only once."
 BLANK = "This field may not be blank."
@@ -185,7 +186,11 @@ class ClipSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_audio_url(self, clip: Clip) -> str | None:
-        return clip.audio_url or None
+        # A URL stored before today's rule may hold credentials or read two ways
+        # (`manage.py check --database default` lists them): never shown.
+        if not clip.audio_url or url_syntax_problem(clip.audio_url):
+            return None
+        return clip.audio_url
 
     def get_stream_url(self, clip: Clip) -> str:
         return self._absolute("clip-stream", clip)

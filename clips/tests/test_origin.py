@@ -179,6 +179,22 @@ class TestRedirects:
         response = origin_open(url, method="GET", headers={})
         assert response.content == b"RIFF"
 
+    def test_a_redirects_fragment_is_dropped_not_refused(self, httpserver):
+        url = self.redirect(httpserver, "/old", "/new#t=10")
+        httpserver.expect_request("/new").respond_with_data(b"RIFF")
+        assert origin_open(url, method="GET", headers={}).content == b"RIFF"
+
+    @pytest.mark.parametrize(
+        "location",
+        ["http://user:pass@127.0.0.1/new", "http://127.0.0.1:9\\@example.com/"],
+    )
+    def test_a_redirect_to_a_url_the_rule_refuses_is_blocked(
+        self, httpserver, location
+    ):
+        url = self.redirect(httpserver, "/hop", location)
+        with pytest.raises(OriginBlocked, match=r"credentials|backslash"):
+            origin_open(url, method="GET", headers={})
+
     def test_an_origin_larger_than_the_limit_is_refused(self, httpserver, settings):
         settings.CLIPS_ORIGIN_MAX_BYTES = 10
         httpserver.expect_request("/big").respond_with_data(b"x" * 11)
