@@ -62,7 +62,10 @@ def test_the_list_documents_the_servers_414_for_a_request_line_over_8190_bytes(
 def test_the_stream_documents_every_status_it_answers(schema):
     for method in ("get", "head"):
         responses = operation(schema, method, "/{id}/stream")["responses"]
-        assert set(responses) == {"200", "206", "304", "404", "412", "416", "429", "502"}
+        assert set(responses) == {
+            *("200", "206", "304"),
+            *("404", "412", "416", "429", "502"),
+        }
         assert responses["206"]["headers"]["Content-Range"]["required"] is True
         assert responses["429"]["headers"]["Retry-After"]["required"] is True
 
