@@ -45,7 +45,7 @@ def catalogue(request: HttpRequest) -> HttpResponse:
     # An invalid filter (an unknown genre) shows the whole catalogue, not an error.
     filters = form.cleaned_data if form.is_valid() else {}
     clips = selectors.clip_browse(
-        search=filters.get("q", ""), genre=filters.get("genre", "")
+        user=request.user, search=filters.get("q", ""), genre=filters.get("genre", "")
     )
     page = Paginator(clips, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "clips/catalogue.html", {"form": form, "page": page})
@@ -53,7 +53,7 @@ def catalogue(request: HttpRequest) -> HttpResponse:
 
 def clip_page(request: HttpRequest, pk: int) -> HttpResponse:
     """One clip with its player and its plays per day for the last 30 days."""
-    clip = get_object_or_404(selectors.clip_queryset(), pk=pk)
+    clip = get_object_or_404(selectors.clip_queryset(request.user), pk=pk)
     stats = selectors.clip_stats(clip=clip)
     context = {
         "clip": clip,

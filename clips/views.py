@@ -3,7 +3,7 @@ import functools
 from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -17,6 +17,7 @@ from clips.serializers import (
     ClipSerializer,
     ClipStatsSerializer,
     ErrorSerializer,
+    WaveformSerializer,
 )
 from clips.throttling import ClipWriteThrottle
 
@@ -54,7 +55,7 @@ class ClipViewSet(
     ordering = ["-created_at", "-id"]
 
     def get_queryset(self):
-        return selectors.clip_queryset()
+        return selectors.clip_queryset(self.request.user)
 
     def list(self, request: Request, *args, **kwargs) -> Response:
         page = functools.partial(super().list, request, *args, **kwargs)
@@ -74,7 +75,7 @@ class ClipViewSet(
         serializer.is_valid(raise_exception=True)
         clip = services.clip_create(**serializer.validated_data)
         output = ClipSerializer(
-            self.get_queryset().get(pk=clip.pk), context={"request": request}
+            selectors.clip_queryset().get(pk=clip.pk), context={"request": request}
         )
         headers = {
             "Location": request.build_absolute_uri(
@@ -91,3 +92,17 @@ class ClipViewSet(
     def stats(self, request: Request, pk: str) -> Response:
         stats = selectors.clip_stats(clip=self.get_object())
         return Response(ClipStatsSerializer(stats).data)
+
+    @extend_schema(
+        description=(
+            "The clip's waveform: min and max of its mono mix in a fixed number "
+            "of buckets (BBC audiowaveform's JSON). 404 until the clip is ingested."
+        ),
+        responses={200: WaveformSerializer, **_errors(404)},
+    )
+    @action(detail=True, methods=["get"])
+    def waveform(self, request: Request, pk: str) -> Response:
+        waveform = selectors.clip_waveform(clip=self.get_object())
+        if waveform is None:
+            raise exceptions.NotFound("This clip has no waveform yet.")
+        return Response(waveform)
