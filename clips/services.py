@@ -221,7 +221,8 @@ def _rendition_store(
     name: str, path: Path, content_type: str, extension: str
 ) -> Rendition:
     """Put a rendition's file in storage under its digest (unsaved row)."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    with path.open("rb") as data:
+        digest = hashlib.file_digest(data, "sha256").hexdigest()
     stored = f"renditions/{digest[:2]}/{digest}{extension}"
     storage = Rendition._meta.get_field("file").storage
     try:

@@ -230,6 +230,30 @@ class TestRemote:
         assert preview["Content-Type"] == "audio/mpeg"
         assert len(httpserver.log) == 1  # both from storage
 
+    def test_a_clip_added_by_url_through_the_api_is_ingested_on_commit(
+        self, httpserver, curator_client, django_capture_on_commit_callbacks
+    ):
+        httpserver.expect_request("/take.flac").respond_with_data(tone("flac"))
+        payload = {
+            "title": "By URL",
+            "genre": "jazz",
+            "duration": 2,
+            "audio_url": httpserver.url_for("/take.flac"),
+        }
+        with django_capture_on_commit_callbacks(execute=True):
+            response = curator_client.post(
+                LIST_URL, payload, content_type="application/json"
+            )
+        assert response.status_code == 201
+        clip = Clip.objects.get(pk=response.json()["id"])
+        assert (clip.status, clip.codec, clip.content_type) == (
+            "ready",
+            "flac",
+            "audio/flac",
+        )
+        original = clip.renditions.get(name=RenditionName.ORIGINAL)
+        assert original.file.name.endswith(".flac")
+
     def test_an_origin_that_refuses_fails_the_clip(self, httpserver):
         httpserver.expect_request("/gone.mp3").respond_with_data("no", status=404)
         clip = RemoteClipFactory(audio_url=httpserver.url_for("/gone.mp3"))
