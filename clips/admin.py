@@ -57,6 +57,11 @@ class ClipAdmin(admin.ModelAdmin):
     ]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Clip | None = None):
+        # Once measured, the duration is the ingest's (clip_save keeps it).
+        measured = ["duration"] if obj is not None and obj.ingested_at else []
+        return [*self.readonly_fields, *measured]
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Clip]:
         return selectors.clip_queryset()
 

@@ -52,6 +52,24 @@ def clip_create(
     return clip_save(clip=clip)
 
 
+# Written by the ingest alone: an edit that keeps the audio never writes them, so a
+# form opened before the ingest finished cannot undo it (and the measured duration
+# stays once there is one).
+INGEST_FIELDS = (
+    "status",
+    "failure_reason",
+    "codec",
+    "sample_rate",
+    "channels",
+    "bit_rate",
+    "duration_corrected_from",
+    "ingested_at",
+    "content_type",
+    "size_bytes",
+    "audio_digest",
+)
+
+
 def clip_save(*, clip: Clip) -> Clip:
     """Validate a new or edited clip and save it; new audio is queued for ingest.
 
@@ -59,40 +77,46 @@ def clip_save(*, clip: Clip) -> Clip:
     one its name claims, and listeners do not see it.
     """
     clip.full_clean()
-    new_audio = _audio_changed(clip)
+    stored = (
+        Clip.objects.filter(pk=clip.pk)
+        .values("audio_file", "audio_url", "ingested_at")
+        .first()
+    )
+    if not _audio_changed(clip, stored):
+        measured = ("duration",) if stored["ingested_at"] else ()
+        clip.save(
+            update_fields=[
+                field.name
+                for field in Clip._meta.concrete_fields
+                if not field.primary_key and field.name not in INGEST_FIELDS + measured
+            ]
+        )
+        return clip
     if clip.audio_file:
         suffix = PurePath(clip.audio_file.name).suffix.lower()
         clip.size_bytes = clip.audio_file.size
-        if new_audio:
-            clip.content_type = AUDIO_CONTENT_TYPES[suffix]
-            clip.audio_digest = ""
-    elif new_audio:
-        # Known once the ingest has fetched it.
-        clip.content_type = ""
-        clip.size_bytes = None
-        clip.audio_digest = ""
-    if new_audio:
-        clip.status = ClipStatus.PENDING
-        clip.failure_reason = ""
-        clip.duration_corrected_from = None
+        clip.content_type = AUDIO_CONTENT_TYPES[suffix]
+    else:  # known once the ingest has fetched it
+        clip.content_type, clip.size_bytes = "", None
+    clip.audio_digest = ""
+    clip.status, clip.failure_reason = ClipStatus.PENDING, ""
+    clip.duration_corrected_from = clip.ingested_at = None
     with transaction.atomic():
         clip.save()
-        if new_audio:
-            clip.renditions.all().delete()  # made of the audio this one replaces
-            transaction.on_commit(lambda: clip_ingest_queue(clip_id=clip.pk))
-    if clip.audio_file and not clip.audio_digest:
+        clip.renditions.all().delete()  # made of the audio this one replaces
+        transaction.on_commit(lambda: clip_ingest_queue(clip_id=clip.pk))
+    if clip.audio_file:
         clip_audio_digest(clip=clip)
     return clip
 
 
-def _audio_changed(clip: Clip) -> bool:
+def _audio_changed(clip: Clip, stored: dict | None) -> bool:
     if clip.audio_file and not clip.audio_file._committed:  # a new upload
         return True
-    stored = Clip.objects.filter(pk=clip.pk).values("audio_file", "audio_url").first()
-    return stored is None or stored != {
-        "audio_file": clip.audio_file.name or "",
-        "audio_url": clip.audio_url,
-    }
+    return stored is None or (stored["audio_file"], stored["audio_url"]) != (
+        clip.audio_file.name or "",
+        clip.audio_url,
+    )
 
 
 def clip_ingest_queue(*, clip_id: int) -> None:

@@ -122,6 +122,7 @@ def test_an_upload_in_the_admin_is_ingested_and_its_facts_shown(
     assert (clip.status, clip.codec, clip.duration) == ("ready", "pcm_s16le", 3.0)
     page = admin_client.get(f"/admin/clips/clip/{clip.pk}/change/").content.decode()
     assert "pcm_s16le" in page and "44100" in page
+    assert 'name="duration"' not in page  # measured: no longer the curator's
 
 
 def test_changelist_shows_failures_with_their_reason_and_filters_by_status(

@@ -194,6 +194,22 @@ def test_an_edit_that_keeps_the_audio_keeps_its_status(
     assert clip.renditions.count() == 2
 
 
+def test_a_form_opened_before_the_ingest_finished_does_not_undo_it():
+    clip = ClipFactory(
+        audio_file__data=tone("wav"), status=ClipStatus.PENDING, duration=60
+    )
+    stale = Clip.objects.get(pk=clip.pk)
+    services.clip_ingest(clip_id=clip.pk)
+    stale.title = "Renamed"
+    stale.duration = 45  # the curator's figure again: the measured one stays
+    services.clip_save(clip=stale)
+    clip.refresh_from_db()
+    assert clip.title == "Renamed"
+    assert (clip.status, clip.codec, clip.duration) == ("ready", "pcm_s16le", 2.0)
+    assert clip.duration_corrected_from == 60
+    assert clip.renditions.count() == 2
+
+
 def test_a_clip_deleted_before_its_ingest_is_skipped():
     clip = ClipFactory(status=ClipStatus.PENDING)
     clip_id = clip.pk
