@@ -1,4 +1,4 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
 from django.forms import CharField
@@ -9,7 +9,17 @@ from django.utils.html import format_html
 from clips import selectors, services
 from clips.models import Clip, Play
 
-# Shown, never edited: set by clip_save() or by plays.
+# Shown, never edited: set by clip_save(), the ingest or plays.
+INGEST_FIELDS = [
+    "status",
+    "failure_reason",
+    "duration_corrected_from",
+    "codec",
+    "sample_rate",
+    "channels",
+    "bit_rate",
+    "ingested_at",
+]
 DERIVED_FIELDS = [
     "content_type",
     "size_bytes",
@@ -26,19 +36,24 @@ class ClipAdmin(admin.ModelAdmin):
         "title",
         "genre",
         "duration",
+        "status",
+        "failure_reason",
+        "codec",
         "play_count",
         "last_played_at",
         "created_at",
     ]
-    list_filter = ["genre", "created_at"]
+    list_filter = ["status", "genre", "created_at"]
     search_fields = ["title", "description"]
-    readonly_fields = ["audio_preview", "listeners", *DERIVED_FIELDS]
+    readonly_fields = ["audio_preview", "listeners", *INGEST_FIELDS, *DERIVED_FIELDS]
+    actions = ["ingest_again"]
     fieldsets = [
         (None, {"fields": ["title", "description", "genre", "duration"]}),
         (
             "Audio: upload a file or give a URL",
             {"fields": ["audio_file", "audio_url", "audio_preview"]},
         ),
+        ("Ingest: what decoding the audio found", {"fields": INGEST_FIELDS}),
         ("Derived", {"fields": [*DERIVED_FIELDS, "listeners"]}),
     ]
     # Not forms.URLField: it rewrites what was typed (adds a scheme, re-joins the
@@ -46,11 +61,25 @@ class ClipAdmin(admin.ModelAdmin):
     # validators can say why (clips.url_syntax).
     formfield_overrides = {models.URLField: {"form_class": CharField}}
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Clip | None = None):
+        # Once measured, the duration is the ingest's (clip_save keeps it).
+        measured = ["duration"] if obj is not None and obj.ingested_at else []
+        return [*self.readonly_fields, *measured]
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Clip]:
         return selectors.clip_queryset()
 
     def save_model(self, request: HttpRequest, obj: Clip, form, change: bool) -> None:
         services.clip_save(clip=obj)
+
+    @admin.action(description="Ingest the selected clips again", permissions=["change"])
+    def ingest_again(self, request: HttpRequest, queryset: QuerySet[Clip]) -> None:
+        clip_ids = list(queryset.values_list("pk", flat=True))
+        for clip_id in clip_ids:
+            services.clip_ingest_queue(clip_id=clip_id)
+        self.message_user(
+            request, f"Ingest queued for {len(clip_ids)} clip(s).", messages.SUCCESS
+        )
 
     def get_deleted_objects(self, objs, request: HttpRequest):
         """Summarise a clip's plays on the delete page instead of listing every one.

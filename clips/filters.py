@@ -30,7 +30,7 @@ class ClipFilter(django_filters.FilterSet):
 
     class Meta:
         model = Clip
-        fields = ["genre"]
+        fields = ["genre", "status"]
 
 
 class ClipSearchFilter(SearchFilter):

@@ -61,6 +61,12 @@ class Genre(models.TextChoices):
     OTHER = "other", "Other"
 
 
+class ClipStatus(models.TextChoices):
+    PENDING = "pending", "Pending: its audio is being read"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed: its audio could not be read"
+
+
 class Clip(ExportModelOperationsMixin("clip"), models.Model):
     """A short audio preview: an uploaded file or a remote http(s) URL, never both."""
 
@@ -91,6 +97,23 @@ class Clip(ExportModelOperationsMixin("clip"), models.Model):
     # whatever the size and mtime. Empty until known (filled on first stream).
     audio_digest = models.CharField(max_length=64, blank=True, editable=False)
     size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    # Set by the ingest (clips.services.clip_ingest_*): listeners see ready clips only.
+    status = models.CharField(
+        max_length=10,
+        choices=ClipStatus.choices,
+        default=ClipStatus.PENDING,
+        db_index=True,
+        editable=False,
+    )
+    failure_reason = models.CharField(max_length=500, blank=True, editable=False)
+    # What decoding the audio found; empty until then.
+    codec = models.CharField(max_length=50, blank=True, editable=False)
+    sample_rate = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    channels = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    bit_rate = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    # The curator's duration, when the measured one replaced it (off by more than 1 s).
+    duration_corrected_from = models.FloatField(null=True, blank=True, editable=False)
+    ingested_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -120,6 +143,36 @@ class Clip(ExportModelOperationsMixin("clip"), models.Model):
     @property
     def is_remote(self) -> bool:
         return not self.audio_file
+
+
+class RenditionName(models.TextChoices):
+    PREVIEW = "preview", "Web preview (MP3)"
+    ORIGINAL = "original", "Original, fetched from the clip's URL"
+    WAVEFORM = "waveform", "Waveform peaks (JSON)"
+
+
+class Rendition(models.Model):
+    """A file the ingest made of a clip's audio, kept in storage next to the original.
+
+    Named by its content's digest, so a re-run of the same ingest writes nothing new.
+    """
+
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="renditions")
+    name = models.CharField(max_length=20, choices=RenditionName.choices)
+    file = models.FileField(upload_to="renditions/", max_length=255)
+    content_type = models.CharField(max_length=100)
+    size_bytes = models.PositiveBigIntegerField()
+    digest = models.CharField(max_length=64)  # SHA-256: the stream's ETag
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clip", "name"], name="one_rendition_of_each_name"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.clip_id} {self.name}"
 
 
 class PlayTotal(ExportModelOperationsMixin("play_total"), models.Model):

@@ -19,6 +19,8 @@ PAGE_SIZE = 20
 # The plays-per-day chart's drawing area, in SVG user units.
 CHART_WIDTH = 600
 CHART_HEIGHT = 120
+# The waveform's drawing area: one unit per bucket across, 8-bit peaks up and down.
+WAVEFORM_HEIGHT = 256
 
 
 class BrowseForm(forms.Form):
@@ -45,7 +47,7 @@ def catalogue(request: HttpRequest) -> HttpResponse:
     # An invalid filter (an unknown genre) shows the whole catalogue, not an error.
     filters = form.cleaned_data if form.is_valid() else {}
     clips = selectors.clip_browse(
-        search=filters.get("q", ""), genre=filters.get("genre", "")
+        user=request.user, search=filters.get("q", ""), genre=filters.get("genre", "")
     )
     page = Paginator(clips, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "clips/catalogue.html", {"form": form, "page": page})
@@ -53,7 +55,7 @@ def catalogue(request: HttpRequest) -> HttpResponse:
 
 def clip_page(request: HttpRequest, pk: int) -> HttpResponse:
     """One clip with its player and its plays per day for the last 30 days."""
-    clip = get_object_or_404(selectors.clip_queryset(), pk=pk)
+    clip = get_object_or_404(selectors.clip_queryset(request.user), pk=pk)
     stats = selectors.clip_stats(clip=clip)
     context = {
         "clip": clip,
@@ -62,8 +64,29 @@ def clip_page(request: HttpRequest, pk: int) -> HttpResponse:
         "peak": max((day.plays for day in stats.plays_per_day), default=0),
         "chart_width": CHART_WIDTH,
         "chart_height": CHART_HEIGHT,
+        "waveform": waveform_svg_path(selectors.clip_waveform(clip=clip)),
+        "waveform_height": WAVEFORM_HEIGHT,
     }
     return render(request, "clips/clip.html", context)
+
+
+@dataclass(frozen=True)
+class WaveformPath:
+    width: int  # buckets
+    d: str  # an SVG path: one vertical stroke from min to max per bucket
+
+
+def waveform_svg_path(waveform: dict | None) -> WaveformPath | None:
+    """The peaks (BBC audiowaveform JSON, 8-bit) as one SVG path, 0 at mid-height."""
+    if not waveform:
+        return None
+    data, middle = waveform["data"], WAVEFORM_HEIGHT // 2
+    strokes = [
+        # At least one unit tall, so that silence still draws a line.
+        f"M{index} {middle - high}V{middle - min(low, high - 1)}"
+        for index, (low, high) in enumerate(zip(data[::2], data[1::2], strict=True))
+    ]
+    return WaveformPath(width=len(strokes), d="".join(strokes))
 
 
 def chart_bars(plays_per_day: list[DailyPlays]) -> list[ChartBar]:

@@ -124,6 +124,7 @@ def _stream_operation(method: str) -> dict[str, Any]:
         "summary": "Stream a clip's audio"
         + (" (headers only)" if method == "head" else ""),
         "description": (
+            "The web preview (MP3), or with format=original the audio as given. "
             "Honours a single `Range: bytes=…` range, after the preconditions "
             "(RFC 9110's order). A GET that starts a listen (byte 0, at least 4 KiB "
             "or the whole file) counts one play per listener and clip within the "
@@ -148,6 +149,16 @@ def _stream_operation(method: str) -> dict[str, Any]:
                 }
                 for name, description in request_headers.items()
             ),
+            {
+                "name": "format",
+                "in": "query",
+                "required": False,
+                "schema": {
+                    "type": "string",
+                    "enum": ["preview", "original"],
+                    "default": "preview",
+                },
+            },
         ],
         "responses": {
             "200": {
@@ -169,7 +180,11 @@ def _stream_operation(method: str) -> dict[str, Any]:
                 "description": "Not modified (If-None-Match / If-Modified-Since).",
                 "headers": {name: _BODY_HEADERS[name] for name in ("ETag",)},
             },
-            "404": _error("No such clip, or its audio file is missing."),
+            "400": _error("An unknown format."),
+            "404": _error(
+                "No such clip (or not ready, for listeners), or its audio is missing."
+            ),
+            "409": _error("A curator asked for a clip whose ingest failed."),
             "412": _error("If-Match or If-Unmodified-Since failed."),
             "416": {
                 **_error("The range starts past the end of the audio."),

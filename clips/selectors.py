@@ -1,13 +1,15 @@
 """Reads: the querysets and figures the API, admin and pages show."""
 
 import datetime
+import json
 from dataclasses import dataclass
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from clips.models import Clip, PlayTotal
+from clips.models import Clip, ClipStatus, PlayTotal, Rendition, RenditionName
 
 STATS_DAYS = 30
 # A listener's search is a few words; more would only make a slower query.
@@ -32,17 +34,40 @@ class ClipStats:
     plays_per_day: list[DailyPlays]
 
 
-def clip_queryset() -> QuerySet[Clip]:
-    """Clips with their play_count and last_played_at, in one query."""
-    return Clip.objects.annotate(
-        play_count=Coalesce(F("play_total__play_count"), Value(0)),
-        last_played_at=F("play_total__last_played_at"),
+def sees_every_clip(user: AbstractBaseUser | AnonymousUser | None) -> bool:
+    """Curators (staff) see pending and failed clips; listeners only ready ones."""
+    return bool(user and user.is_staff)
+
+
+def clip_queryset(
+    user: AbstractBaseUser | AnonymousUser | None = None,
+) -> QuerySet[Clip]:
+    """The clips `user` may see, with play_count and last_played_at, in one query.
+
+    No user means every clip (admin, commands, services).
+    """
+    return _visible(
+        Clip.objects.annotate(
+            play_count=Coalesce(F("play_total__play_count"), Value(0)),
+            last_played_at=F("play_total__last_played_at"),
+        ),
+        user,
     )
 
 
-def clip_browse(*, search: str = "", genre: str = "") -> QuerySet[Clip]:
+def _visible(
+    clips: QuerySet[Clip], user: AbstractBaseUser | AnonymousUser | None
+) -> QuerySet[Clip]:
+    if user is not None and not sees_every_clip(user):
+        return clips.filter(status=ClipStatus.READY)
+    return clips
+
+
+def clip_browse(
+    *, user: AbstractBaseUser | AnonymousUser, search: str = "", genre: str = ""
+) -> QuerySet[Clip]:
     """The listener's catalogue: every word of `search` in title or description."""
-    clips = clip_queryset()
+    clips = clip_queryset(user)
     for term in search.split()[:SEARCH_MAX_TERMS]:
         clips = clips.filter(Q(title__icontains=term) | Q(description__icontains=term))
     if genre:
@@ -83,5 +108,21 @@ def clip_stats(*, clip: Clip, days: int = STATS_DAYS) -> ClipStats:
     )
 
 
-def clip_get(*, clip_id: int) -> Clip | None:
-    return Clip.objects.filter(pk=clip_id).first()
+def clip_get(
+    *, clip_id: int, user: AbstractBaseUser | AnonymousUser | None = None
+) -> Clip | None:
+    """The clip, if `user` may see it (no user: any clip)."""
+    return _visible(Clip.objects.filter(pk=clip_id), user).first()
+
+
+def clip_waveform(*, clip: Clip) -> dict | None:
+    """The clip's peaks in BBC audiowaveform's JSON, or None before its ingest."""
+    rendition = rendition_get(clip=clip, name=RenditionName.WAVEFORM)
+    if rendition is None:
+        return None
+    with rendition.file.open("rb") as data:
+        return json.loads(data.read())
+
+
+def rendition_get(*, clip: Clip, name: str) -> Rendition | None:
+    return clip.renditions.filter(name=name).first()

@@ -158,6 +158,7 @@ class ClipSerializer(serializers.ModelSerializer):
     audio_url = serializers.SerializerMethodField()
     stream_url = serializers.SerializerMethodField()
     stats_url = serializers.SerializerMethodField()
+    waveform_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Clip
@@ -171,14 +172,31 @@ class ClipSerializer(serializers.ModelSerializer):
             "audio_url",
             "content_type",
             "size_bytes",
+            "status",
+            "failure_reason",
+            "codec",
+            "sample_rate",
+            "channels",
+            "bit_rate",
+            "duration_corrected_from",
             "play_count",
             "last_played_at",
             "created_at",
             "updated_at",
             "stream_url",
             "stats_url",
+            "waveform_url",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "failure_reason": {"help_text": "Why the ingest failed; empty otherwise."},
+            "duration_corrected_from": {
+                "help_text": (
+                    "The duration the curator gave, when the measured one (duration) "
+                    "differed by more than 1 s and replaced it; null otherwise."
+                )
+            },
+        }
 
     @extend_schema_field(serializers.ChoiceField(choices=["file", "url"]))
     def get_source(self, clip: Clip) -> str:
@@ -197,6 +215,9 @@ class ClipSerializer(serializers.ModelSerializer):
 
     def get_stats_url(self, clip: Clip) -> str:
         return self._absolute("clip-stats", clip)
+
+    def get_waveform_url(self, clip: Clip) -> str:
+        return self._absolute("clip-waveform", clip)
 
     def _absolute(self, view_name: str, clip: Clip) -> str:
         # reverse() and build_absolute_uri() cost more than all other fields of a
@@ -228,6 +249,21 @@ class ClipStatsSerializer(serializers.Serializer):
         )
     )
     plays_per_day = DailyPlaysSerializer(many=True)
+
+
+class WaveformSerializer(serializers.Serializer):
+    """BBC audiowaveform's JSON data format, version 2 (clips.ingest.Waveform)."""
+
+    version = serializers.IntegerField()
+    channels = serializers.IntegerField()
+    sample_rate = serializers.IntegerField()
+    samples_per_pixel = serializers.IntegerField()
+    bits = serializers.IntegerField()
+    length = serializers.IntegerField(help_text="Number of (min, max) pairs.")
+    data = serializers.ListField(
+        child=serializers.IntegerField(min_value=-128, max_value=127),
+        help_text="min0, max0, min1, max1, ... of the mono mix, 8-bit.",
+    )
 
 
 class ErrorSerializer(serializers.Serializer):

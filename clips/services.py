@@ -1,19 +1,32 @@
 """Writes: clips, curators and stream metering (plays are counted in clips.plays)."""
 
 import hashlib
+import mimetypes
+import tempfile
 import time
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Literal
 
+import requests
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from clips import metrics, sample_audio
-from clips.models import AUDIO_CONTENT_TYPES, Clip
+from clips import ingest, metrics, sample_audio
+from clips.models import (
+    AUDIO_CONTENT_TYPES,
+    MAX_DURATION_SECONDS,
+    Clip,
+    ClipStatus,
+    Rendition,
+    RenditionName,
+)
+from clips.origin import OriginBlocked, OriginTooLarge, origin_open
 
 CURATORS_GROUP = "Curators"
 CURATOR_PERMISSIONS = ["add_clip", "change_clip", "view_clip"]
@@ -47,6 +60,24 @@ def clip_create(
     return clip_save(clip=clip)
 
 
+# Written by the ingest alone: an edit that keeps the audio never writes them, so a
+# form opened before the ingest finished cannot undo it (and the measured duration
+# stays once there is one).
+INGEST_FIELDS = (
+    "status",
+    "failure_reason",
+    "codec",
+    "sample_rate",
+    "channels",
+    "bit_rate",
+    "duration_corrected_from",
+    "ingested_at",
+    "content_type",
+    "size_bytes",
+    "audio_digest",
+)
+
+
 def audio_file_name(*, upload: UploadedFile) -> str:
     """The upload's name, with the extension of its Content-Type if that is ours.
 
@@ -64,22 +95,231 @@ def audio_file_name(*, upload: UploadedFile) -> str:
 
 
 def clip_save(*, clip: Clip) -> Clip:
-    """Validate a new or edited clip, derive its audio metadata and save it."""
+    """Validate a new or edited clip and save it; new audio is queued for ingest.
+
+    Until the ingest has read it, the clip is pending: its content type is the
+    one its name claims, and listeners do not see it.
+    """
     clip.full_clean()
+    stored = (
+        Clip.objects.filter(pk=clip.pk)
+        .values("audio_file", "audio_url", "ingested_at")
+        .first()
+    )
+    if not _audio_changed(clip, stored):
+        measured = ("duration",) if stored["ingested_at"] else ()
+        clip.save(
+            update_fields=[
+                field.name
+                for field in Clip._meta.concrete_fields
+                if not field.primary_key and field.name not in INGEST_FIELDS + measured
+            ]
+        )
+        return clip
     if clip.audio_file:
         suffix = PurePath(clip.audio_file.name).suffix.lower()
-        clip.content_type = AUDIO_CONTENT_TYPES[suffix]
         clip.size_bytes = clip.audio_file.size
-        if not clip.audio_file._committed:  # a new upload: its digest is new too
-            clip.audio_digest = ""
-    else:
-        # Known only once the origin answers; the stream view passes its headers on.
-        clip.content_type = ""
-        clip.size_bytes = None
-        clip.audio_digest = ""
-    clip.save()
-    if clip.audio_file and not clip.audio_digest:
+        clip.content_type = AUDIO_CONTENT_TYPES[suffix]
+    else:  # known once the ingest has fetched it
+        clip.content_type, clip.size_bytes = "", None
+    clip.audio_digest = ""
+    clip.status, clip.failure_reason = ClipStatus.PENDING, ""
+    clip.duration_corrected_from = clip.ingested_at = None
+    with transaction.atomic():
+        clip.save()
+        clip.renditions.all().delete()  # made of the audio this one replaces
+        transaction.on_commit(lambda: clip_ingest_queue(clip_id=clip.pk))
+    if clip.audio_file:
         clip_audio_digest(clip=clip)
+    return clip
+
+
+def _audio_changed(clip: Clip, stored: dict | None) -> bool:
+    if clip.audio_file and not clip.audio_file._committed:  # a new upload
+        return True
+    return stored is None or (stored["audio_file"], stored["audio_url"]) != (
+        clip.audio_file.name or "",
+        clip.audio_url,
+    )
+
+
+def clip_ingest_queue(*, clip_id: int) -> None:
+    """Queue a clip's ingest (run at once when no broker is configured)."""
+    from clips import tasks  # tasks call services: import at use
+
+    tasks.clip_ingest.delay(clip_id)
+
+
+class IngestRetry(Exception):
+    """The origin or the storage failed for now: the task tries again later."""
+
+
+def clip_ingest(*, clip_id: int) -> Clip | None:
+    """Read a clip's audio: probe it, store its preview and waveform, mark it.
+
+    Idempotent: renditions are named by their content, and the clip's row
+    changes in one transaction at the end, and only if its audio is still the
+    one that was read (else the newer audio's own task does the work). Raises
+    IngestRetry for failures worth retrying; audio that is not audio fails.
+    """
+    clip = Clip.objects.filter(pk=clip_id).first()
+    if clip is None:
+        return None  # deleted meanwhile
+    source = (clip.audio_file.name or "", clip.audio_url)
+    with tempfile.TemporaryDirectory(prefix="clips-ingest-") as work:
+        original = Path(work) / "original"
+        preview = Path(work) / "preview.mp3"
+        try:
+            size, digest = _original_copy(clip, original)
+            analysis = ingest.analyse(original, preview=preview)
+        except (ingest.NotAudio, OriginBlocked, OriginTooLarge, _OriginRefused) as err:
+            return _ingest_finish(
+                clip_id, source, failure=str(err) or "The remote audio is too large."
+            )
+        facts = analysis.facts
+        if facts.duration > MAX_DURATION_SECONDS:
+            return _ingest_finish(
+                clip_id,
+                source,
+                failure=f"{facts.duration:.0f} s long: clips are limited to "
+                f"{MAX_DURATION_SECONDS} s.",
+            )
+        renditions = [
+            _rendition_store(
+                RenditionName.PREVIEW, preview, ingest.PREVIEW_CONTENT_TYPE, ".mp3"
+            ),
+            _rendition_store(
+                RenditionName.WAVEFORM,
+                _write(
+                    Path(work) / "waveform.json",
+                    ingest.waveform_dumps(analysis.waveform),
+                ),
+                "application/json",
+                ".json",
+            ),
+        ]
+        if clip.is_remote:
+            extension = mimetypes.guess_extension(facts.content_type) or ".audio"
+            renditions.append(
+                _rendition_store(
+                    RenditionName.ORIGINAL, original, facts.content_type, extension
+                )
+            )
+    return _ingest_finish(
+        clip_id, source, facts=facts, size=size, digest=digest, renditions=renditions
+    )
+
+
+def clip_ingest_give_up(*, clip_id: int, reason: str) -> None:
+    """The task's last retry failed too: the clip fails, with why."""
+    Clip.objects.filter(pk=clip_id).update(
+        status=ClipStatus.FAILED,
+        failure_reason=reason[:500],
+        ingested_at=timezone.now(),
+    )
+
+
+class _OriginRefused(Exception):
+    """The audio origin refused the audio."""
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _original_copy(clip: Clip, path: Path) -> tuple[int, str]:
+    """Copy the clip's audio (stored, or fetched once from its URL) to `path`."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with path.open("wb") as copy:
+            for block in _original_blocks(clip):
+                size += len(block)
+                if clip.is_remote and size > settings.CLIPS_ORIGIN_MAX_BYTES:
+                    raise OriginTooLarge("The remote audio is too large.")
+                digest.update(block)
+                copy.write(block)
+    except requests.RequestException as error:
+        raise IngestRetry(f"The audio origin did not answer: {error}") from error
+    except OSError as error:
+        raise IngestRetry(f"The audio could not be read: {error}") from error
+    return size, digest.hexdigest()
+
+
+def _original_blocks(clip: Clip):
+    if not clip.is_remote:
+        with clip.audio_file.storage.open(clip.audio_file.name, "rb") as audio:
+            yield from iter(lambda: audio.read(1024 * 1024), b"")
+        return
+    origin = origin_open(
+        clip.audio_url, method="GET", headers={"Accept-Encoding": "identity"}
+    )
+    with origin:
+        if origin.status_code >= 500 or origin.status_code == 429:
+            raise IngestRetry(f"The audio origin answered HTTP {origin.status_code}.")
+        if origin.status_code != 200:
+            raise _OriginRefused(
+                f"The audio origin answered HTTP {origin.status_code}."
+            )
+        yield from origin.iter_content(1024 * 1024)
+
+
+def _rendition_store(
+    name: str, path: Path, content_type: str, extension: str
+) -> Rendition:
+    """Put a rendition's file in storage under its digest (unsaved row)."""
+    with path.open("rb") as data:
+        digest = hashlib.file_digest(data, "sha256").hexdigest()
+    stored = f"renditions/{digest[:2]}/{digest}{extension}"
+    storage = Rendition._meta.get_field("file").storage
+    try:
+        if not storage.exists(stored):
+            with path.open("rb") as data:
+                stored = storage.save(stored, File(data))
+    except OSError as error:
+        raise IngestRetry(f"The storage failed: {error}") from error
+    return Rendition(
+        name=name,
+        file=stored,
+        content_type=content_type,
+        size_bytes=path.stat().st_size,
+        digest=digest,
+    )
+
+
+def _ingest_finish(
+    clip_id: int,
+    source: tuple[str, str],
+    *,
+    failure: str = "",
+    facts: ingest.AudioFacts | None = None,
+    size: int | None = None,
+    digest: str = "",
+    renditions: list[Rendition] = (),
+) -> Clip | None:
+    with transaction.atomic():
+        clip = Clip.objects.select_for_update().filter(pk=clip_id).first()
+        if clip is None or (clip.audio_file.name or "", clip.audio_url) != source:
+            return clip  # deleted, or its audio changed: that change queued its own
+        clip.ingested_at = timezone.now()
+        clip.renditions.all().delete()
+        if failure:
+            clip.status, clip.failure_reason = ClipStatus.FAILED, failure[:500]
+            clip.save()
+            return clip
+        clip.status, clip.failure_reason = ClipStatus.READY, ""
+        if abs(facts.duration - clip.duration) > 1:
+            clip.duration_corrected_from = clip.duration
+        clip.duration = max(facts.duration, 0.1)
+        clip.content_type = facts.content_type
+        clip.codec, clip.bit_rate = facts.codec, facts.bit_rate
+        clip.sample_rate, clip.channels = facts.sample_rate, facts.channels
+        clip.size_bytes, clip.audio_digest = size, digest
+        clip.save()
+        for rendition in renditions:
+            rendition.clip = clip
+        Rendition.objects.bulk_create(renditions)
     return clip
 
 

@@ -7,6 +7,7 @@ clips are relayed by clips.relay; what a play is, is decided by clips.plays.
 import math
 import os
 import time
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from django.conf import settings
@@ -16,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from clips import plays, ranges, relay, selectors, services
 from clips.errors import json_error, method_not_allowed, stream_error
-from clips.models import Clip
+from clips.models import Clip, ClipStatus, RenditionName
 from clips.ranges import ByteRange, RangeNotSatisfiable, Validators
 from clips.throttling import StreamThrottle
 
@@ -81,20 +82,74 @@ def clip_stream(request: HttpRequest, pk: int) -> HttpResponse:
             detail="Too many stream requests.",
             headers={"Retry-After": str(math.ceil(throttle.wait() or 1))},
         )
-    clip = selectors.clip_get(clip_id=pk)
+    clip = selectors.clip_get(clip_id=pk, user=request.user)
     if clip is None:
         return json_error(404, code="not_found", detail="No clip with this id.")
-    if clip.is_remote:
+    if clip.status == ClipStatus.FAILED:  # only curators get this far
+        return json_error(
+            409,
+            code="clip_failed",
+            detail=f"This clip's audio could not be read: {clip.failure_reason}",
+        )
+    audio_format = request.GET.get("format", FORMAT_PREVIEW)
+    if audio_format not in (FORMAT_PREVIEW, FORMAT_ORIGINAL):
+        return json_error(
+            400,
+            code="invalid",
+            detail=f"format must be {FORMAT_PREVIEW} or {FORMAT_ORIGINAL}.",
+        )
+    stored = _stored_audio(clip, audio_format)
+    if stored is None:  # a remote clip not ingested yet
         return relay.stream_remote(request, clip, started=started)
-    return _stream_file(request, clip, started)
+    return _stream_file(request, clip, stored, started)
 
 
-def _stream_file(request: HttpRequest, clip: Clip, started: float) -> HttpResponse:
-    storage, name = clip.audio_file.storage, clip.audio_file.name
+# ?format=: the web preview (the default) or the audio as the curator gave it.
+FORMAT_PREVIEW = RenditionName.PREVIEW.value
+FORMAT_ORIGINAL = "original"
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """Audio in storage, as the stream sends it."""
+
+    storage: object
+    name: str
+    content_type: str
+    digest: str | None  # None: worked out (and kept) on first stream
+
+
+def _stored_audio(clip: Clip, audio_format: str) -> _Stored | None:
+    """What to send: the preview, else (not made yet) the original, from storage."""
+    wanted = [RenditionName.ORIGINAL] if clip.is_remote else []
+    if audio_format == FORMAT_PREVIEW:
+        wanted.insert(0, RenditionName.PREVIEW)
+    for name in wanted:
+        if rendition := selectors.rendition_get(clip=clip, name=name):
+            return _Stored(
+                storage=rendition.file.storage,
+                name=rendition.file.name,
+                content_type=rendition.content_type,
+                digest=rendition.digest,
+            )
+    if clip.is_remote:
+        return None
+    return _Stored(
+        storage=clip.audio_file.storage,
+        name=clip.audio_file.name,
+        content_type=clip.content_type,
+        digest=None,
+    )
+
+
+def _stream_file(
+    request: HttpRequest, clip: Clip, stored: _Stored, started: float
+) -> HttpResponse:
+    storage, name = stored.storage, stored.name
     try:
         size = storage.size(name)
         modified = int(storage.get_modified_time(name).timestamp())
-        digest = services.clip_audio_digest(clip=clip)
+        digest = stored.digest or services.clip_audio_digest(clip=clip)
     except OSError:
         return stream_error(
             404, code="audio_missing", detail="This clip's audio file is missing."
@@ -128,7 +183,7 @@ def _stream_file(request: HttpRequest, clip: Clip, started: float) -> HttpRespon
             size=size,
         )
 
-    content_type = clip.content_type or "application/octet-stream"
+    content_type = stored.content_type or "application/octet-stream"
     if _offloaded(request):
         return _offload(name, partial=partial, content_type=content_type, etag=etag)
     if request.method == "HEAD":

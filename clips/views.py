@@ -12,7 +12,7 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from drf_spectacular.views import SpectacularAPIView, SpectacularJSONAPIView
-from rest_framework import mixins, status, viewsets
+from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -35,6 +35,7 @@ from clips.serializers import (
     ClipStatsSerializer,
     ClipUploadInputSerializer,
     ErrorSerializer,
+    WaveformSerializer,
 )
 from clips.throttling import ClipWriteThrottle
 
@@ -129,7 +130,7 @@ class ClipViewSet(
     ordering = ["-created_at", "-id"]
 
     def get_queryset(self):
-        return selectors.clip_queryset()
+        return selectors.clip_queryset(self.request.user)
 
     def list(self, request: Request, *args, **kwargs) -> Response:
         ClipListQuery(data=request.query_params).is_valid(raise_exception=True)
@@ -160,7 +161,7 @@ class ClipViewSet(
         serializer.is_valid(raise_exception=True)
         clip = services.clip_create(**serializer.validated_data)
         output = ClipSerializer(
-            self.get_queryset().get(pk=clip.pk), context={"request": request}
+            selectors.clip_queryset().get(pk=clip.pk), context={"request": request}
         )
         headers = {
             "Location": request.build_absolute_uri(
@@ -178,6 +179,20 @@ class ClipViewSet(
     def stats(self, request: Request, pk: str) -> Response:
         stats = selectors.clip_stats(clip=self.get_object())
         return Response(ClipStatsSerializer(stats).data)
+
+    @extend_schema(
+        description=(
+            "The clip's waveform: min and max of its mono mix in a fixed number "
+            "of buckets (BBC audiowaveform's JSON). 404 until the clip is ingested."
+        ),
+        responses={200: WaveformSerializer, **_errors(404)},
+    )
+    @action(detail=True, methods=["get"])
+    def waveform(self, request: Request, pk: str) -> Response:
+        waveform = selectors.clip_waveform(clip=self.get_object())
+        if waveform is None:
+            raise exceptions.NotFound("This clip has no waveform yet.")
+        return Response(waveform)
 
 
 _GENERATING = threading.Lock()

@@ -204,12 +204,14 @@ CLIPS_ORIGIN_READ_TIMEOUT = float(os.environ.get("CLIPS_ORIGIN_READ_TIMEOUT", "1
 # process keeps its own in local memory, which is enough for `make run` (one process).
 # The play rule's state is in the database, not here (clips/plays.py).
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Several deployments (or test runs) may share one Redis, each its own prefix: the
+# cache's keys and the task queue's (CELERY_BROKER_TRANSPORT_OPTIONS) carry it.
+CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "clips")
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
-        # Several deployments (or test runs) may share one Redis, each its own prefix.
-        "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "clips"),
+        "KEY_PREFIX": CACHE_KEY_PREFIX,
         # A slow Redis costs a request at most these seconds (the URL's
         # ?socket_timeout=...&socket_connect_timeout=... win). An unreachable one
         # fails no request: limits let it through, answers come from the database.
@@ -218,6 +220,24 @@ CACHES = {
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
+
+# Celery (clips_project/celery.py, clips/tasks.py): the ingest of new audio. The broker
+# is CELERY_BROKER_URL, else REDIS_URL; with neither, tasks run eagerly in the process
+# that queues them (make run, tests), so nothing else needs to run.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or REDIS_URL
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+# Results are written on the clip (status, reason), not in a result backend.
+CELERY_TASK_IGNORE_RESULT = True
+# A task is acknowledged when done, so a worker that dies mid-ingest leaves it queued;
+# one task at a time per worker process, since an ingest is seconds of CPU.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{CACHE_KEY_PREFIX}:celery:"}
+# Seconds before one ingest is stopped: a 1-hour WAV takes well under a minute.
+CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 600)
 
 # Seconds an anonymous catalogue answer (the list, a clip) is cached; 0 turns it off.
 # See clips/caching.py and bench/results.md.

@@ -21,3 +21,7 @@ CLIPS_LIST_CACHE_SECONDS = 0
 # the cache before each test, which on Redis flushes the whole database. Tests of Redis
 # use a key prefix of their own (clips/tests/servers.py).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The suite's own process runs tasks eagerly whatever the environment says; the test
+# with a real worker (clips/tests/test_tasks_worker.py) starts one with its own broker.
+CELERY_BROKER_URL = ""
+CELERY_TASK_ALWAYS_EAGER = True

@@ -3,8 +3,9 @@
     python -m clips.sample_audio            # all six
     python -m clips.sample_audio rain ...   # some of them
 
-Writes clips/sample_audio/<name>.mp3, then `size_bytes` and `duration` of the
-matching clips in fixtures/sample_clips.json.
+Writes clips/sample_audio/<name>.mp3, then what the ingest measures of each
+(size_bytes, duration, codec...; status ready) into the matching clips of
+fixtures/sample_clips.json, so that `loaddata sample_clips` alone gives playable clips.
 """
 
 import json
@@ -12,22 +13,30 @@ import sys
 import time
 from pathlib import Path
 
+from clips.ingest import AudioFacts, analyse
 from clips.sample_audio import DIRECTORY, NAMES
-from clips.sample_audio.mp3 import decoded_seconds
 from clips.sample_audio.pieces import render
 
 FIXTURE = DIRECTORY.parents[1] / "fixtures" / "sample_clips.json"
 
 
-def fixture_update(sizes: dict[str, tuple[int, float]], fixture: Path) -> None:
-    """Set each rebuilt sample's size_bytes and duration (to 0.1 s) in the fixture."""
+def fixture_update(measured: dict[str, tuple[int, AudioFacts]], fixture: Path) -> None:
+    """Set each rebuilt sample's size and probed facts (duration to 0.1 s)."""
     rows = json.loads(fixture.read_text())
     for row in rows:
         name = Path(row["fields"]["audio_file"]).stem
-        if name in sizes:
-            size, seconds = sizes[name]
-            row["fields"]["size_bytes"] = size
-            row["fields"]["duration"] = round(seconds, 1)
+        if name in measured:
+            size, facts = measured[name]
+            row["fields"].update(
+                size_bytes=size,
+                duration=round(facts.duration, 1),
+                content_type=facts.content_type,
+                status="ready",
+                codec=facts.codec,
+                sample_rate=facts.sample_rate,
+                channels=facts.channels,
+                bit_rate=facts.bit_rate,
+            )
     fixture.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
 
 
@@ -41,8 +50,9 @@ def main(names: list[str]) -> None:
         data = render(name)
         path = DIRECTORY / f"{name}.mp3"
         path.write_bytes(data)
-        seconds = decoded_seconds(data)
-        sizes[name] = (len(data), seconds)
+        facts = analyse(path).facts
+        seconds = facts.duration
+        sizes[name] = (len(data), facts)
         print(
             f"{path.name}: {seconds:.2f} s, {len(data):,} bytes "
             f"({time.perf_counter() - started:.1f} s to make)",

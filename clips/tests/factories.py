@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
-from clips.models import Clip, Genre, Play, PlayTotal
+from clips.models import Clip, ClipStatus, Genre, Play, PlayTotal
 
 # A recognisable byte pattern, so a test can tell which bytes a range returned.
 AUDIO_BYTES = bytes(i % 251 for i in range(10_000))
@@ -23,6 +23,9 @@ class ClipFactory(DjangoModelFactory):
     audio_file = factory.django.FileField(filename="clip.wav", data=AUDIO_BYTES)
     content_type = "audio/wav"
     size_bytes = len(AUDIO_BYTES)
+    # As if ingested: these bytes are not audio, but tests of streaming need clips
+    # that listeners may hear (test_ingest.py ingests real audio).
+    status = ClipStatus.READY
 
 
 class RemoteClipFactory(ClipFactory):

@@ -1,5 +1,6 @@
 """Real processes for tests: the app under gunicorn, nginx, Prometheus, what exports
-nginx's figures to it (mtail, prometheus-nginx-exporter), Redis, and make serve.
+nginx's figures to it (mtail, prometheus-nginx-exporter), Redis, a Celery worker, and
+make serve.
 
 Each listens on a free loopback port in 18000-18999 and is stopped on exit; Redis
 is the machine's own, on 127.0.0.1:6379, with a key prefix for each user.
@@ -308,6 +309,41 @@ def redis_env() -> Iterator[dict[str, str]]:
         for key in client.scan_iter(match=f"{prefix}:*"):
             client.delete(key)
         client.close()
+
+
+@contextmanager
+def celery_worker(
+    workdir: Path, *, extra_env: dict[str, str], ready_within: float = 60
+) -> Iterator[subprocess.Popen]:
+    """The ingest worker as in production (deploy/Procfile), on site_env(workdir).
+
+    extra_env gives its broker: redis_env()'s, whose prefix keeps its queue apart.
+    Ready once it logs so; stopped by SIGTERM (a warm shutdown), killed if stuck.
+    """
+    log = workdir / f"celery-{secrets.token_hex(4)}.log"
+    command = [sys.executable, "-m", "celery", "-A", "clips_project", "worker"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "--loglevel=INFO", "--concurrency=1", "--without-mingle"],
+            cwd=BASE_DIR,
+            env={**site_env(workdir), **extra_env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + ready_within
+        while b" ready." not in log.read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"celery worker not ready:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 # The stream offload on, no stream rate limit, nginx the one proxy Django trusts.

@@ -2,6 +2,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from clips.models import Clip, Play, PlayTotal
+from clips.tests.audio import tone
 from clips.tests.factories import (
     AUDIO_BYTES,
     ClipFactory,
@@ -108,3 +109,41 @@ def test_deleting_a_clip_summarises_its_plays_and_removes_its_statistics(admin_c
     assert not Clip.objects.exists()
     assert not Play.objects.exists()
     assert not PlayTotal.objects.exists()
+
+
+def test_an_upload_in_the_admin_is_ingested_and_its_facts_shown(
+    admin_client, django_capture_on_commit_callbacks
+):
+    upload = SimpleUploadedFile("take.wav", tone("wav", seconds=3))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(ADD_URL, form(audio_file=upload, duration="60"))
+    assert response.status_code == 302
+    clip = Clip.objects.get(title="Curated")
+    assert (clip.status, clip.codec, clip.duration) == ("ready", "pcm_s16le", 3.0)
+    page = admin_client.get(f"/admin/clips/clip/{clip.pk}/change/").content.decode()
+    assert "pcm_s16le" in page and "44100" in page
+    assert 'name="duration"' not in page  # measured: no longer the curator's
+
+
+def test_changelist_shows_failures_with_their_reason_and_filters_by_status(
+    admin_client,
+):
+    ClipFactory(title="Broken", status="failed", failure_reason="Not audio at all.")
+    ClipFactory(title="Fine")
+    response = admin_client.get("/admin/clips/clip/", {"status__exact": "failed"})
+    page = response.content.decode()
+    assert "Broken" in page and "Not audio at all." in page
+    assert "Fine" not in page
+
+
+def test_the_admin_ingests_selected_clips_again(admin_client):
+    clip = ClipFactory(audio_file__data=tone("mp3"), status="pending")
+    response = admin_client.post(
+        "/admin/clips/clip/",
+        {"action": "ingest_again", "_selected_action": [clip.pk]},
+        follow=True,
+    )
+    assert "Ingest queued for 1 clip(s)." in response.content.decode()
+    clip.refresh_from_db()
+    assert (clip.status, clip.codec) == ("ready", "mp3")
+    assert clip.renditions.count() == 2

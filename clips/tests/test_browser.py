@@ -27,7 +27,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.wait import WebDriverWait
 
-from clips.models import Clip, Genre, Play
+from clips.models import Clip, ClipStatus, Genre, Play
 from clips.sample_audio import SHIPPED
 from clips.selectors import clip_stats
 from clips.services import curator_create
@@ -103,6 +103,7 @@ def long_clip() -> Clip:
         duration=float(pts * source.time_base),
         content_type="audio/mpeg",
         size_bytes=len(audio),
+        status=ClipStatus.READY,  # as the samples are: a CBR MP3 is its own preview
     )
     clip.audio_file.save("long-rain.mp3", ContentFile(audio))
     return clip

@@ -7,6 +7,8 @@ headers that describe the bytes, and the bytes themselves must be identical.
 
 import importlib.util
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,11 +16,13 @@ import pytest
 import requests
 
 from clips.tests import servers
-from clips.tests.servers import BASE_DIR, gunicorn, site_create
+from clips.tests.servers import BASE_DIR, gunicorn, site_create, site_env
 
 RENDER = BASE_DIR / "deploy" / "nginx" / "render.py"
 
 STREAM = "/api/v1/clips/1/stream"
+# Clip 1 is ingested: its preview (a rendition) is the default, its upload on request.
+STREAMS = {"preview": STREAM, "original": STREAM + "?format=original"}
 # The headers a client may act on; Date and Server differ and don't matter.
 COMPARED = (
     "Content-Type",
@@ -75,6 +79,13 @@ REQUESTS = [
 def site(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("edge")
     site_create(workdir)
+    subprocess.run(
+        [sys.executable, "manage.py", "ingest", "1"],
+        cwd=BASE_DIR,
+        env=site_env(workdir),
+        check=True,
+        capture_output=True,
+    )
     (workdir / "static").mkdir()
     return workdir
 
@@ -93,40 +104,53 @@ def edge(site) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def validators(app_alone) -> dict[str, str]:
-    head = requests.head(app_alone + STREAM, timeout=10)
-    size = int(head.headers["Content-Length"])
-    return {
-        "etag": head.headers["ETag"],
-        "last_modified": head.headers["Last-Modified"],
-        "size": str(size),
-        "last": str(size - 1),
-    }
+def validators(app_alone) -> dict[str, dict[str, str]]:
+    """Each stream's validators and size, by STREAMS' names."""
+    found = {}
+    for rendition, path in STREAMS.items():
+        head = requests.head(app_alone + path, timeout=10)
+        size = int(head.headers["Content-Length"])
+        found[rendition] = {
+            "etag": head.headers["ETag"],
+            "last_modified": head.headers["Last-Modified"],
+            "size": str(size),
+            "last": str(size - 1),
+        }
+    return found
 
 
-def answer(base: str, method: str, headers: dict[str, str]) -> tuple:
-    response = requests.request(method, base + STREAM, headers=headers, timeout=30)
+def answer(base: str, method: str, headers: dict[str, str], path: str) -> tuple:
+    response = requests.request(method, base + path, headers=headers, timeout=30)
     described = {name: response.headers.get(name) for name in COMPARED}
     return response.status_code, described, response.content
 
 
+@pytest.mark.parametrize("rendition", STREAMS)
 @pytest.mark.parametrize(
     ("method", "headers"),
     [(method, headers) for _, method, headers in REQUESTS],
     ids=[label for label, _, _ in REQUESTS],
 )
-def test_nginx_sends_what_the_app_would(app_alone, edge, validators, method, headers):
-    filled = {name: value.format(**validators) for name, value in headers.items()}
-    expected = answer(app_alone, method, filled)
-    assert answer(edge, method, filled) == expected
+def test_nginx_sends_what_the_app_would(
+    app_alone, edge, validators, method, headers, rendition
+):
+    mine = validators[rendition]
+    filled = {name: value.format(**mine) for name, value in headers.items()}
+    expected = answer(app_alone, method, filled, STREAMS[rendition])
+    assert answer(edge, method, filled, STREAMS[rendition]) == expected
 
 
-def test_the_offloaded_stream_is_sent_by_nginx(edge, site):
-    response = requests.get(edge + STREAM, timeout=30)
-    assert response.status_code == 200
-    assert response.content == (site / "media" / "samples" / "ambient.mp3").read_bytes()
+def test_the_offloaded_streams_are_sent_by_nginx(edge, site):
+    original = requests.get(edge + STREAMS["original"], timeout=30)
+    assert original.status_code == 200
+    assert original.content == (site / "media" / "samples" / "ambient.mp3").read_bytes()
+    preview = requests.get(edge + STREAMS["preview"], timeout=30)
+    assert preview.status_code == 200
+    assert preview.headers["Content-Type"] == "audio/mpeg"
+    assert preview.content != original.content
     log = next(site.glob("nginx-*/access.log")).read_text()
     assert "/_protected/audio-whole/samples/ambient.mp3" in log
+    assert "/_protected/audio-whole/renditions/" in log
 
 
 def test_the_internal_locations_are_not_reachable_from_outside(edge):

@@ -199,7 +199,7 @@ def test_an_integrity_error_is_still_a_500_with_its_traceback(
     clip = ClipFactory()
     PlayTotalFactory(clip=clip)
 
-    def clip_get_with_a_bug(*, clip_id):
+    def clip_get_with_a_bug(*, clip_id, user=None):
         PlayTotalFactory(clip=clip)  # a second total for the same clip
 
     monkeypatch.setattr(selectors, "clip_get", clip_get_with_a_bug)
@@ -219,7 +219,7 @@ def test_an_operational_error_on_a_working_connection_is_still_a_500(
 ):
     """A statement timeout (PostgreSQL) or a missing table (SQLite) is a bug."""
 
-    def clip_get_with_a_bug(*, clip_id):
+    def clip_get_with_a_bug(*, clip_id, user=None):
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 cursor.execute("SET statement_timeout = 1")

@@ -542,3 +542,14 @@ def test_the_app_as_compose_configures_it_serves_localhost(resolved, tmp_path):
             timeout=10,
         )
         assert "Site administration" in admin.text
+
+
+def test_the_ingest_worker_shares_the_apps_broker_media_and_database(resolved):
+    services = resolved["services"]
+    worker, app = services["worker"], services["app"]
+    assert worker["command"][:4] == ["celery", "-A", "clips_project", "worker"]
+    assert worker["environment"]["REDIS_URL"] == app["environment"]["REDIS_URL"]
+    for name in ("POSTGRES_USER", "POSTGRES_DB"):
+        assert worker["environment"][name] == app["environment"][name]
+    assert worker["volumes"] == app["volumes"]  # media, as compose resolves it
+    assert not published_ports(worker)

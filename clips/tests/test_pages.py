@@ -6,10 +6,12 @@ import re
 import pytest
 from django.utils import timezone
 
+from clips import services
 from clips.models import Genre
-from clips.pages import CHART_HEIGHT, PAGE_SIZE, chart_bars
+from clips.pages import CHART_HEIGHT, PAGE_SIZE, chart_bars, waveform_svg_path
 from clips.selectors import DailyPlays
 from clips.templatetags.clips_format import duration
+from clips.tests.audio import tone
 from clips.tests.factories import ClipFactory, PlayFactory, PlayTotalFactory
 
 pytestmark = pytest.mark.django_db
@@ -17,8 +19,8 @@ pytestmark = pytest.mark.django_db
 # COUNT(*) for the paginator, then one SELECT of the page's clips with their totals.
 CATALOGUE_QUERIES = 2
 # The clip with its total, its PlayTotal row, plays and listeners grouped by day,
-# then distinct listeners over the 30 days.
-CLIP_PAGE_QUERIES = 4
+# then distinct listeners over the 30 days, and its waveform.
+CLIP_PAGE_QUERIES = 5
 
 
 def titles(response) -> list[str]:
@@ -163,3 +165,23 @@ def test_chart_of_no_plays_is_flat():
 )
 def test_duration_reads_as_minutes_and_seconds(seconds, shown):
     assert duration(seconds) == shown
+
+
+def test_clip_page_draws_the_waveform_as_inline_svg(client):
+    clip = ClipFactory(audio_file__data=tone("wav"), status="pending")
+    services.clip_ingest(clip_id=clip.pk)
+    page = client.get(f"/clips/{clip.pk}/").content.decode()
+    (path,) = re.findall(r'<svg class="waveform".*?<path d="([^"]+)"', page, re.S)
+    assert path.count("M") == 800
+    assert "<script" not in page
+
+
+def test_a_clip_not_ingested_has_no_waveform_on_its_page(client):
+    page = client.get(f"/clips/{ClipFactory().pk}/").content.decode()
+    assert 'class="waveform"' not in page
+
+
+def test_the_waveform_path_strokes_each_bucket_from_max_to_min():
+    path = waveform_svg_path({"data": [-10, 20, 0, 0, -128, 127]})
+    assert path.width == 3
+    assert path.d == "M0 108V138M1 128V129M2 1V256"
