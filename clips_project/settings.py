@@ -148,6 +148,13 @@ DATABASES = {
     "default": database_from_env()
     | {"CONN_MAX_AGE": envint("DATABASE_CONN_MAX_AGE", 60), "CONN_HEALTH_CHECKS": True}
 }
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Several threads or processes write to one file (runserver, gunicorn, the
+    # ingest): take the write lock when a transaction begins and wait for it,
+    # rather than fail with "database is locked" when a read turns into a write.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    )
 # django-prometheus' wrappers of the same backends count queries and their errors.
 DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
     "django.db.backends.", "django_prometheus.db.backends."

@@ -31,6 +31,7 @@ def test_the_schema_has_the_apis_paths_and_no_others(schema):
         "/api/v1/clips/{id}",
         "/api/v1/clips/{id}/stats",
         "/api/v1/clips/{id}/stream",
+        "/api/v1/clips/{id}/waveform",
     ]
 
 
@@ -63,8 +64,8 @@ def test_the_stream_documents_every_status_it_answers(schema):
     for method in ("get", "head"):
         responses = operation(schema, method, "/{id}/stream")["responses"]
         assert set(responses) == {
-            *("200", "206", "304"),
-            *("404", "412", "416", "429", "502"),
+            *("200", "206", "304", "400"),
+            *("404", "409", "412", "416", "429", "502"),
         }
         assert responses["206"]["headers"]["Content-Range"]["required"] is True
         assert responses["429"]["headers"]["Retry-After"]["required"] is True

@@ -221,6 +221,8 @@ class TestRemote:
     @pytest.fixture(autouse=True)
     def loopback_origins_allowed(self, settings):
         settings.CLIPS_ORIGIN_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
+        # The API takes audio URLs with a host name only: the test origin's.
+        settings.CLIPS_ORIGIN_ALLOWED_HOSTS = ["localhost"]
 
     def test_a_remote_clip_is_fetched_once_then_streamed_from_storage(
         self, httpserver, client
