@@ -44,6 +44,7 @@ _ERROR_MEANINGS = {
     401: "A token or session that is not valid, or none where one is needed.",
     403: "Signed in, but without the permission (or a session without CSRF).",
     404: "No such clip, or no such page.",
+    409: "The clip is there, but not what was asked of it (no waveform yet).",
     415: "A body of another media type than the ones listed.",
     429: "Too many requests; Retry-After says when to try again.",
 }
@@ -88,6 +89,12 @@ def _upload_body() -> OpenApiRequest:
 
 
 # Reads are public: a bad token is a 401 all the same (DRF authenticates first).
+class WaveformNotReady(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "waveform_not_ready"
+    default_detail = "This clip has no waveform yet: it is not ingested, or failed."
+
+
 @extend_schema_view(
     list=extend_schema(
         description="Clips, newest first: paginated, filterable, searchable. "
@@ -183,15 +190,17 @@ class ClipViewSet(
     @extend_schema(
         description=(
             "The clip's waveform: min and max of its mono mix in a fixed number "
-            "of buckets (BBC audiowaveform's JSON). 404 until the clip is ingested."
+            "of buckets (BBC audiowaveform's JSON). 409 while the clip has none: "
+            "not ingested yet, or its ingest failed."
         ),
-        responses={200: WaveformSerializer, **_errors(404)},
+        responses={200: WaveformSerializer, **_errors(404, 409)},
     )
     @action(detail=True, methods=["get"])
     def waveform(self, request: Request, pk: str) -> Response:
         waveform = selectors.clip_waveform(clip=self.get_object())
         if waveform is None:
-            raise exceptions.NotFound("This clip has no waveform yet.")
+            # The clip is there (404 would say it is not); its waveform is not yet.
+            raise WaveformNotReady
         return Response(waveform)
 
 

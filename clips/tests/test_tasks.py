@@ -155,8 +155,8 @@ def test_the_waveform_endpoint_gives_audiowaveform_json(upload, client):
 
 def test_a_clip_not_ingested_has_no_waveform_yet(client):
     response = client.get(f"{LIST_URL}/{ClipFactory().pk}/waveform")
-    assert response.status_code == 404
-    assert response.json()["code"] == "not_found"
+    assert response.status_code == 409
+    assert response.json()["code"] == "waveform_not_ready"
 
 
 def test_ingesting_again_changes_nothing(upload, media_root):
