@@ -131,17 +131,30 @@ def test_a_stream_is_sent_by_nginx_from_the_media_files(replica, machine):
     assert f'"GET /_protected/audio/{SAMPLE}" 206' in log
 
 
-def test_nginx_figures_are_exported_for_prometheus(replica):
-    exporter = requests.get(f"{replica.exporter_url}/metrics", timeout=10).text
-    assert "\nnginx_up 1" in exporter
+def scraped_soon(url: str, wanted: str, *, then=None) -> str:
+    """/metrics of a helper process once it shows `wanted`, calling `then` between.
+
+    The exporter listens once nginx's stub_status answers; mtail compiles its
+    program first and finds the log about a second later.
+    """
     deadline, text = time.monotonic() + 30, ""
-    while "clips_edge_requests_total" not in text:
-        # mtail compiles its program before it listens, and finds the log ~1 s later.
+    while wanted not in text:
         assert time.monotonic() < deadline, text
-        requests.get(f"{replica.url}/api/v1/clips", timeout=10)
+        if then:
+            then()
         time.sleep(0.5)
         with contextlib.suppress(requests.ConnectionError):
-            text = requests.get(f"{replica.mtail_url}/metrics", timeout=10).text
+            text = requests.get(f"{url}/metrics", timeout=10).text
+    return text
+
+
+def test_nginx_figures_are_exported_for_prometheus(replica):
+    scraped_soon(replica.exporter_url, "\nnginx_up 1")
+    scraped_soon(
+        replica.mtail_url,
+        "clips_edge_requests_total",
+        then=lambda: requests.get(f"{replica.url}/api/v1/clips", timeout=10),
+    )
 
 
 def test_metrics_are_served_by_gunicorn_and_not_through_nginx(replica):
