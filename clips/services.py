@@ -129,8 +129,6 @@ def clip_save(*, clip: Clip) -> Clip:
         clip.save()
         clip.renditions.all().delete()  # made of the audio this one replaces
         transaction.on_commit(lambda: clip_ingest_queue(clip_id=clip.pk))
-    if clip.audio_file:
-        clip_audio_digest(clip=clip)
     return clip
 
 
@@ -346,15 +344,14 @@ def clip_audio_digest(*, clip: Clip) -> str:
     """The SHA-256 of a clip's stored audio, worked out once and kept on the clip.
 
     It is the stream's ETag, so it must change with the content even when the
-    size and modification time do not. Clips loaded from a fixture get theirs
-    on their first stream (migration 0006 did it for files stored before).
+    size and modification time do not. The ingest records it as it reads the
+    audio; a clip streamed before that (a curator's preview of a pending clip, a
+    fixture's sample) gets it here on its first stream, and migration 0006 gave
+    it to files stored before the field existed.
     """
     if not clip.audio_digest:
-        digest = hashlib.sha256()
         with clip.audio_file.storage.open(clip.audio_file.name, "rb") as audio:
-            for block in iter(lambda: audio.read(1024 * 1024), b""):
-                digest.update(block)
-        clip.audio_digest = digest.hexdigest()
+            clip.audio_digest = hashlib.file_digest(audio, "sha256").hexdigest()
         Clip.objects.filter(pk=clip.pk).update(audio_digest=clip.audio_digest)
     return clip.audio_digest
 
