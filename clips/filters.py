@@ -8,7 +8,7 @@ from rest_framework import serializers
 from rest_framework.filters import SearchFilter
 from rest_framework.pagination import PageNumberPagination
 
-from clips.models import MAX_DURATION_SECONDS, Clip, Genre
+from clips.models import MAX_DURATION_SECONDS, Clip, ClipStatus, Genre
 from clips.selectors import SEARCH_MAX_TERMS
 from clips.serializers import IntegerField, NumberField, OneValueEach, TextField
 
@@ -81,6 +81,7 @@ class ClipListQuery(OneValueEach, serializers.Serializer):
         help_text=f"Clips per page (default {ClipPagination.page_size}).",
     )
     genre = serializers.ChoiceField(choices=Genre.choices, required=False)
+    status = serializers.ChoiceField(choices=ClipStatus.choices, required=False)
     duration_min = NumberField(
         required=False,
         min_value=0,
