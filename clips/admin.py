@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from clips import selectors, services
+from clips import ingest, selectors, services
 from clips.models import Clip, Play
 
 # Shown, never edited: set by clip_save(), the ingest or plays.
@@ -76,7 +76,7 @@ class ClipAdmin(admin.ModelAdmin):
     def ingest_again(self, request: HttpRequest, queryset: QuerySet[Clip]) -> None:
         clip_ids = list(queryset.values_list("pk", flat=True))
         for clip_id in clip_ids:
-            services.clip_ingest_queue(clip_id=clip_id)
+            ingest.clip_ingest_queue(clip_id=clip_id)
         self.message_user(
             request, f"Ingest queued for {len(clip_ids)} clip(s).", messages.SUCCESS
         )

@@ -12,7 +12,7 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
 
-from clips import services
+from clips import metering
 
 
 def error_body(*, code: str, detail: str, fields: dict | None = None) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def stream_error(
     status: int, *, code: str, detail: str, headers: dict[str, str] | None = None
 ) -> JsonResponse:
     """A stream's JSON error, also counted in clips_stream_errors_total{reason=code}."""
-    services.stream_error_record(reason=code)
+    metering.stream_error_record(reason=code)
     return json_error(status, code=code, detail=detail, headers=headers)
 
 

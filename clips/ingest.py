@@ -1,222 +1,214 @@
-"""Reading audio: probe, web preview and waveform peaks, in one decoding pass.
+"""The ingest: read a clip's audio once, probe it, store its renditions, mark it.
 
-Plain typed functions of files, with no models: clips.services decides what a clip
-becomes from their answers, and clips.tasks runs that in the background.
+clips.audio_analysis decodes; this module decides what the clip becomes and
+writes it. clips.tasks runs clip_ingest in the background (Celery).
 """
 
-import json
-import struct
-from array import array
-from dataclasses import dataclass
+import hashlib
+import mimetypes
+import tempfile
 from pathlib import Path
 
-import av
-import av.error
+import requests
+from django.conf import settings
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
 
-# The web preview: MP3 plays in every current browser; 128 kbps CBR seeks by offset.
-PREVIEW_BIT_RATE = 128_000
-PREVIEW_RATES = (32_000, 44_100, 48_000)  # what MP3 can carry; others resampled
-PREVIEW_CONTENT_TYPE = "audio/mpeg"
-# Waveform: this many (min, max) pairs per clip, 8-bit, BBC audiowaveform's format
-# (https://github.com/bbc/audiowaveform/blob/master/doc/DataFormat.md, version 2).
-WAVEFORM_BUCKETS = 800
-_PEAK_BLOCK = 32  # samples per first-pass min/max: 800 buckets from 0.6 s at 44.1 kHz
-
-# Content types by FFmpeg's demuxer names: what the bytes are, not the file's name.
-_CONTENT_TYPES = {
-    "wav": "audio/wav",
-    "mp3": "audio/mpeg",
-    "flac": "audio/flac",
-    "aac": "audio/aac",
-    "webm": "audio/webm",
-    "matroska,webm": "audio/webm",
-    "mov,mp4,m4a,3gp,3g2,mj2": "audio/mp4",
-}
+from clips import audio_analysis
+from clips.models import (
+    MAX_DURATION_SECONDS,
+    Clip,
+    ClipStatus,
+    Rendition,
+    RenditionName,
+)
+from clips.origin import OriginBlocked, OriginTooLarge, origin_open
 
 
-class NotAudio(Exception):
-    """The file does not decode as audio; the message says why, for curators."""
+def clip_ingest_queue(*, clip_id: int) -> None:
+    """Queue a clip's ingest (run at once when no broker is configured)."""
+    from clips import tasks  # tasks call services: import at use
+
+    tasks.clip_ingest.delay(clip_id)
 
 
-@dataclass(frozen=True)
-class AudioFacts:
-    duration: float  # seconds of decoded samples, not the header's claim
-    container: str
-    codec: str
-    content_type: str
-    sample_rate: int
-    channels: int
-    bit_rate: int | None  # bits per second: declared, else worked out from the size
+class IngestRetry(Exception):
+    """The origin or the storage failed for now: the task tries again later."""
 
 
-@dataclass(frozen=True)
-class Waveform:
-    sample_rate: int
-    samples_per_pixel: int
-    data: list[int]  # min0, max0, min1, max1, ... in -128..127
+def clip_ingest(*, clip_id: int) -> Clip | None:
+    """Read a clip's audio: probe it, store its preview and waveform, mark it.
 
-    def as_json(self) -> dict:
-        """BBC audiowaveform's JSON (version 2, one channel, 8 bits)."""
-        return {
-            "version": 2,
-            "channels": 1,
-            "sample_rate": self.sample_rate,
-            "samples_per_pixel": self.samples_per_pixel,
-            "bits": 8,
-            "length": len(self.data) // 2,
-            "data": self.data,
-        }
-
-
-@dataclass(frozen=True)
-class Analysis:
-    facts: AudioFacts
-    waveform: Waveform
-
-
-def content_type_of(container: str) -> str:
-    """The content type of FFmpeg's demuxer name (Ogg holds Vorbis, Opus, FLAC)."""
-    if container == "ogg":
-        return "audio/ogg"
-    return _CONTENT_TYPES.get(container, "application/octet-stream")
-
-
-def analyse(source: Path, *, preview: Path | None = None) -> Analysis:
-    """Decode `source` once: its facts and peaks, and its MP3 preview if asked.
-
-    Raises NotAudio when it is not audio, or is cut short of what it declares.
+    Idempotent: renditions are named by their content, and the clip's row
+    changes in one transaction at the end, and only if its audio is still the
+    one that was read (else the newer audio's own task does the work). Raises
+    IngestRetry for failures worth retrying; audio that is not audio fails.
     """
-    try:
-        with av.open(str(source), metadata_errors="ignore") as container:
-            return _analyse(container, source, preview)
-    except av.error.FFmpegError as error:
-        raise NotAudio(f"Not readable as audio: {error.strerror}.") from error
-
-
-def _analyse(container, source: Path, preview: Path | None) -> Analysis:
-    if not container.streams.audio:
-        raise NotAudio("No audio stream in this file.")
-    stream = container.streams.audio[0]
-    rate, channels = stream.rate, stream.channels
-    if not rate or not channels:
-        raise NotAudio("The audio stream has no sample rate or channels.")
-    peaks = _Peaks()
-    mono = av.AudioResampler(format="s16", layout="mono", rate=rate)
-    encoder = _Encoder(preview, rate=rate, channels=channels) if preview else None
-    samples = 0
-    for frame in container.decode(stream):
-        samples += frame.samples
-        for mixed in mono.resample(frame):
-            peaks.add(mixed)
-        if encoder:
-            encoder.add(frame)
-    if encoder:
-        encoder.close()
-    if samples == 0:
-        raise NotAudio("No audio samples decoded.")
-    duration = samples / rate
-    _check_complete(container, source, duration)
-    declared = stream.bit_rate or container.bit_rate
-    facts = AudioFacts(
-        duration=round(duration, 3),
-        container=container.format.name,
-        codec=stream.codec_context.codec.canonical_name,
-        content_type=content_type_of(container.format.name),
-        sample_rate=rate,
-        channels=channels,
-        bit_rate=declared or round(source.stat().st_size * 8 / duration),
+    clip = Clip.objects.filter(pk=clip_id).first()
+    if clip is None:
+        return None  # deleted meanwhile
+    source = (clip.audio_file.name or "", clip.audio_url)
+    with tempfile.TemporaryDirectory(prefix="clips-ingest-") as work:
+        original = Path(work) / "original"
+        preview = Path(work) / "preview.mp3"
+        try:
+            size, digest = _original_copy(clip, original)
+            analysis = audio_analysis.analyse(original, preview=preview)
+        except (
+            audio_analysis.NotAudio,
+            OriginBlocked,
+            OriginTooLarge,
+            _OriginRefused,
+        ) as err:
+            return _ingest_finish(
+                clip_id, source, failure=str(err) or "The remote audio is too large."
+            )
+        facts = analysis.facts
+        if facts.duration > MAX_DURATION_SECONDS:
+            return _ingest_finish(
+                clip_id,
+                source,
+                failure=f"{facts.duration:.0f} s long: clips are limited to "
+                f"{MAX_DURATION_SECONDS} s.",
+            )
+        renditions = [
+            _rendition_store(
+                RenditionName.PREVIEW,
+                preview,
+                audio_analysis.PREVIEW_CONTENT_TYPE,
+                ".mp3",
+            ),
+            _rendition_store(
+                RenditionName.WAVEFORM,
+                _write(
+                    Path(work) / "waveform.json",
+                    audio_analysis.waveform_dumps(analysis.waveform),
+                ),
+                "application/json",
+                ".json",
+            ),
+        ]
+        if clip.is_remote:
+            extension = mimetypes.guess_extension(facts.content_type) or ".audio"
+            renditions.append(
+                _rendition_store(
+                    RenditionName.ORIGINAL, original, facts.content_type, extension
+                )
+            )
+    return _ingest_finish(
+        clip_id, source, facts=facts, size=size, digest=digest, renditions=renditions
     )
-    return Analysis(facts=facts, waveform=peaks.waveform(rate=rate))
 
 
-def _check_complete(container, source: Path, duration: float) -> None:
-    """A file cut short decodes as far as it goes: compare with what it declares."""
-    if container.format.name == "wav":
-        # FFmpeg works a WAV's length out from the file's size; the RIFF header
-        # says what the whole file was.
-        with source.open("rb") as audio:
-            header = audio.read(8)
-        declared_bytes = struct.unpack("<I", header[4:8])[0] + 8
-        actual = source.stat().st_size
-        if header[:4] == b"RIFF" and actual < declared_bytes:
-            raise NotAudio(
-                f"Truncated: {actual} of the {declared_bytes} bytes its header gives."
+def clip_ingest_give_up(*, clip_id: int, reason: str) -> None:
+    """The task's last retry failed too: the clip fails, with why."""
+    Clip.objects.filter(pk=clip_id).update(
+        status=ClipStatus.FAILED,
+        failure_reason=reason[:500],
+        ingested_at=timezone.now(),
+    )
+
+
+class _OriginRefused(Exception):
+    """The audio origin refused the audio."""
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _original_copy(clip: Clip, path: Path) -> tuple[int, str]:
+    """Copy the clip's audio (stored, or fetched once from its URL) to `path`."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with path.open("wb") as copy:
+            for block in _original_blocks(clip):
+                size += len(block)
+                if clip.is_remote and size > settings.CLIPS_ORIGIN_MAX_BYTES:
+                    raise OriginTooLarge("The remote audio is too large.")
+                digest.update(block)
+                copy.write(block)
+    except requests.RequestException as error:
+        raise IngestRetry(f"The audio origin did not answer: {error}") from error
+    except OSError as error:
+        raise IngestRetry(f"The audio could not be read: {error}") from error
+    return size, digest.hexdigest()
+
+
+def _original_blocks(clip: Clip):
+    if not clip.is_remote:
+        with clip.audio_file.storage.open(clip.audio_file.name, "rb") as audio:
+            yield from iter(lambda: audio.read(1024 * 1024), b"")
+        return
+    origin = origin_open(
+        clip.audio_url, method="GET", headers={"Accept-Encoding": "identity"}
+    )
+    with origin:
+        if origin.status_code >= 500 or origin.status_code == 429:
+            raise IngestRetry(f"The audio origin answered HTTP {origin.status_code}.")
+        if origin.status_code != 200:
+            raise _OriginRefused(
+                f"The audio origin answered HTTP {origin.status_code}."
             )
-    elif container.duration:  # microseconds, from the header (e.g. MP3's Xing frame)
-        declared = container.duration / 1_000_000
-        if duration < declared - max(0.5, declared * 0.02):
-            raise NotAudio(
-                f"Truncated: {duration:.1f} s decoded of the {declared:.1f} s "
-                "its header declares."
-            )
+        yield from origin.iter_content(1024 * 1024)
 
 
-class _Encoder:
-    """The MP3 preview, written as frames are decoded."""
-
-    def __init__(self, path: Path, *, rate: int, channels: int) -> None:
-        self._container = av.open(str(path), "w", format="mp3")
-        target = rate if rate in PREVIEW_RATES else 44_100
-        layout = "mono" if channels == 1 else "stereo"
-        self._stream = self._container.add_stream("libmp3lame", rate=target)
-        self._stream.layout = layout
-        self._stream.bit_rate = PREVIEW_BIT_RATE
-        self._resampler = av.AudioResampler(
-            format=self._stream.codec_context.format.name, layout=layout, rate=target
-        )
-
-    def add(self, frame: av.AudioFrame) -> None:
-        frame.pts = None  # the resampler numbers its output itself
-        for resampled in self._resampler.resample(frame):
-            self._container.mux(self._stream.encode(resampled))
-
-    def close(self) -> None:
-        for resampled in self._resampler.resample(None):
-            self._container.mux(self._stream.encode(resampled))
-        self._container.mux(self._stream.encode(None))
-        self._container.close()
+def _rendition_store(
+    name: str, path: Path, content_type: str, extension: str
+) -> Rendition:
+    """Put a rendition's file in storage under its digest (unsaved row)."""
+    with path.open("rb") as data:
+        digest = hashlib.file_digest(data, "sha256").hexdigest()
+    stored = f"renditions/{digest[:2]}/{digest}{extension}"
+    storage = Rendition._meta.get_field("file").storage
+    try:
+        if not storage.exists(stored):
+            with path.open("rb") as data:
+                stored = storage.save(stored, File(data))
+    except OSError as error:
+        raise IngestRetry(f"The storage failed: {error}") from error
+    return Rendition(
+        name=name,
+        file=stored,
+        content_type=content_type,
+        size_bytes=path.stat().st_size,
+        digest=digest,
+    )
 
 
-class _Peaks:
-    """Min and max of every _PEAK_BLOCK mono samples, merged into buckets at the end."""
-
-    def __init__(self) -> None:
-        self._mins = array("h")
-        self._maxs = array("h")
-        self._carry = array("h")
-        self._samples = 0
-
-    def add(self, frame: av.AudioFrame) -> None:
-        values = array("h", bytes(frame.planes[0]))[: frame.samples]
-        self._samples += frame.samples
-        if self._carry:
-            values = self._carry + values
-        whole = len(values) - len(values) % _PEAK_BLOCK
-        for start in range(0, whole, _PEAK_BLOCK):
-            block = values[start : start + _PEAK_BLOCK]
-            self._mins.append(min(block))
-            self._maxs.append(max(block))
-        self._carry = values[whole:]
-
-    def waveform(self, *, rate: int) -> Waveform:
-        if self._carry:
-            self._mins.append(min(self._carry))
-            self._maxs.append(max(self._carry))
-            self._carry = array("h")
-        blocks = len(self._mins)
-        buckets = min(WAVEFORM_BUCKETS, blocks)
-        data = []
-        for bucket in range(buckets):
-            first = bucket * blocks // buckets
-            last = (bucket + 1) * blocks // buckets
-            data.append(min(self._mins[first:last]) >> 8)
-            data.append(max(self._maxs[first:last]) >> 8)
-        return Waveform(
-            sample_rate=rate,
-            samples_per_pixel=max(1, round(self._samples / max(buckets, 1))),
-            data=data,
-        )
-
-
-def waveform_dumps(waveform: Waveform) -> bytes:
-    return json.dumps(waveform.as_json(), separators=(",", ":")).encode()
+def _ingest_finish(
+    clip_id: int,
+    source: tuple[str, str],
+    *,
+    failure: str = "",
+    facts: audio_analysis.AudioFacts | None = None,
+    size: int | None = None,
+    digest: str = "",
+    renditions: list[Rendition] = (),
+) -> Clip | None:
+    with transaction.atomic():
+        clip = Clip.objects.select_for_update().filter(pk=clip_id).first()
+        if clip is None or (clip.audio_file.name or "", clip.audio_url) != source:
+            return clip  # deleted, or its audio changed: that change queued its own
+        clip.ingested_at = timezone.now()
+        clip.renditions.all().delete()
+        if failure:
+            clip.status, clip.failure_reason = ClipStatus.FAILED, failure[:500]
+            clip.save()
+            return clip
+        clip.status, clip.failure_reason = ClipStatus.READY, ""
+        if abs(facts.duration - clip.duration) > 1:
+            clip.duration_corrected_from = clip.duration
+        clip.duration = max(facts.duration, 0.1)
+        clip.content_type = facts.content_type
+        clip.codec, clip.bit_rate = facts.codec, facts.bit_rate
+        clip.sample_rate, clip.channels = facts.sample_rate, facts.channels
+        clip.size_bytes, clip.audio_digest = size, digest
+        clip.save()
+        for rendition in renditions:
+            rendition.clip = clip
+        Rendition.objects.bulk_create(renditions)
+    return clip

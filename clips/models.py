@@ -97,7 +97,7 @@ class Clip(ExportModelOperationsMixin("clip"), models.Model):
     # whatever the size and mtime. Empty until known (filled on first stream).
     audio_digest = models.CharField(max_length=64, blank=True, editable=False)
     size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
-    # Set by the ingest (clips.services.clip_ingest_*): listeners see ready clips only.
+    # Set by the ingest (clips.ingest): listeners see ready clips only.
     status = models.CharField(
         max_length=10,
         choices=ClipStatus.choices,

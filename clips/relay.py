@@ -12,7 +12,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import parse_http_date_safe
 
-from clips import plays, ranges, services
+from clips import metering, plays, ranges
 from clips.errors import stream_error
 from clips.models import Clip
 from clips.origin import OriginBlocked, OriginTooLarge, origin_open
@@ -41,7 +41,7 @@ _ORIGIN_HEADERS = (
 class _OriginBody:
     """The body of a remote origin's answer; closing it releases the connection."""
 
-    def __init__(self, origin: requests.Response, meter: services.StreamMeter):
+    def __init__(self, origin: requests.Response, meter: metering.StreamMeter):
         self._origin = origin
         self._meter = meter
         self._sent = 0
@@ -118,7 +118,7 @@ def stream_remote(request: HttpRequest, clip: Clip, *, started: float) -> HttpRe
         origin.close()
         response = HttpResponse(status=status, content_type=content_type)
     else:
-        meter = services.StreamMeter(source="remote", started=started)
+        meter = metering.StreamMeter(source="remote", started=started)
         response = StreamingHttpResponse(
             _OriginBody(origin, meter), status=status, content_type=content_type
         )

@@ -252,7 +252,7 @@ class ClipStatsSerializer(serializers.Serializer):
 
 
 class WaveformSerializer(serializers.Serializer):
-    """BBC audiowaveform's JSON data format, version 2 (clips.ingest.Waveform)."""
+    """BBC audiowaveform's JSON data format, version 2 (audio_analysis.Waveform)."""
 
     version = serializers.IntegerField()
     channels = serializers.IntegerField()

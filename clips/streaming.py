@@ -15,7 +15,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.utils.http import http_date
 from django.views.decorators.csrf import csrf_exempt
 
-from clips import plays, ranges, relay, selectors, services
+from clips import metering, plays, ranges, relay, selectors, services
 from clips.errors import json_error, method_not_allowed, stream_error
 from clips.models import Clip, ClipStatus, RenditionName
 from clips.ranges import ByteRange, RangeNotSatisfiable, Validators
@@ -32,7 +32,7 @@ class _FileRange:
     range's length without reading it).
     """
 
-    def __init__(self, file, byte_range: ByteRange, meter: services.StreamMeter):
+    def __init__(self, file, byte_range: ByteRange, meter: metering.StreamMeter):
         file.seek(byte_range.start)
         self._file = file
         self._start = self._position = byte_range.start
@@ -189,7 +189,7 @@ def _stream_file(
     if request.method == "HEAD":
         response = HttpResponse(content_type=content_type)
     else:
-        meter = services.StreamMeter(source="file", started=started)
+        meter = metering.StreamMeter(source="file", started=started)
         response = FileResponse(_FileRange(storage.open(name, "rb"), byte_range, meter))
         response.headers["Content-Type"] = content_type
     response.status_code = 206 if partial else 200

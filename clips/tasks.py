@@ -1,8 +1,8 @@
-"""Celery tasks: thin, they call services (clips.services.clip_ingest)."""
+"""Celery tasks: thin, they call services (clips.ingest.clip_ingest)."""
 
 from celery import shared_task
 
-from clips import services
+from clips import ingest
 
 MAX_RETRIES = 5
 
@@ -11,10 +11,10 @@ MAX_RETRIES = 5
 def clip_ingest(self, clip_id: int) -> None:
     """Probe a clip's audio and make its renditions; retried while the failure lasts."""
     try:
-        services.clip_ingest(clip_id=clip_id)
-    except services.IngestRetry as error:
+        ingest.clip_ingest(clip_id=clip_id)
+    except ingest.IngestRetry as error:
         if self.request.retries >= MAX_RETRIES:
-            services.clip_ingest_give_up(
+            ingest.clip_ingest_give_up(
                 clip_id=clip_id,
                 reason=f"Gave up after {MAX_RETRIES + 1} tries: {error}",
             )

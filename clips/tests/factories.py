@@ -24,7 +24,7 @@ class ClipFactory(DjangoModelFactory):
     content_type = "audio/wav"
     size_bytes = len(AUDIO_BYTES)
     # As if ingested: these bytes are not audio, but tests of streaming need clips
-    # that listeners may hear (test_ingest.py ingests real audio).
+    # that listeners may hear (test_tasks.py ingests real audio).
     status = ClipStatus.READY
 
 

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 from prometheus_client import REGISTRY
 
-from clips import services
+from clips import metering
 from clips.metrics import STREAM_ERROR_REASONS
 from clips.tests.factories import AUDIO_BYTES, ClipFactory, RemoteClipFactory
 
@@ -169,7 +169,7 @@ def _short_origin() -> int:
 
 def test_unknown_error_reason_is_refused():
     with pytest.raises(ValueError, match="Unknown stream error reason"):
-        services.stream_error_record(reason="/api/v1/clips/1/stream")
+        metering.stream_error_record(reason="/api/v1/clips/1/stream")
 
 
 def test_every_error_reason_is_exported_from_the_start(client):

@@ -6,7 +6,7 @@ import re
 import pytest
 from django.utils import timezone
 
-from clips import services
+from clips import ingest
 from clips.models import Genre
 from clips.pages import CHART_HEIGHT, PAGE_SIZE, chart_bars, waveform_svg_path
 from clips.selectors import DailyPlays
@@ -169,7 +169,7 @@ def test_duration_reads_as_minutes_and_seconds(seconds, shown):
 
 def test_clip_page_draws_the_waveform_as_inline_svg(client):
     clip = ClipFactory(audio_file__data=tone("wav"), status="pending")
-    services.clip_ingest(clip_id=clip.pk)
+    ingest.clip_ingest(clip_id=clip.pk)
     page = client.get(f"/clips/{clip.pk}/").content.decode()
     (path,) = re.findall(r'<svg class="waveform".*?<path d="([^"]+)"', page, re.S)
     assert path.count("M") == 800

@@ -8,7 +8,7 @@ import requests
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from clips import services, tasks
+from clips import ingest, services, tasks
 from clips.models import Clip, ClipStatus, Rendition, RenditionName
 from clips.tests.audio import decoded, tone
 from clips.tests.factories import ClipFactory, RemoteClipFactory
@@ -87,7 +87,7 @@ def test_what_is_not_audio_fails_with_a_reason_and_is_never_streamed(
 
 def test_an_empty_stored_file_fails():
     clip = ClipFactory(audio_file__data=b"", status=ClipStatus.PENDING)
-    services.clip_ingest(clip_id=clip.pk)
+    ingest.clip_ingest(clip_id=clip.pk)
     clip.refresh_from_db()
     assert clip.status == ClipStatus.FAILED
     assert clip.failure_reason.startswith("Not readable as audio")
@@ -163,7 +163,7 @@ def test_ingesting_again_changes_nothing(upload, media_root):
     clip = upload("take.mp3", tone("mp3"))
     before = list(Rendition.objects.values_list("name", "file", "digest"))
     files = sorted(media_root.rglob("*"))
-    services.clip_ingest(clip_id=clip["id"])
+    ingest.clip_ingest(clip_id=clip["id"])
     assert list(Rendition.objects.values_list("name", "file", "digest")) == before
     assert sorted(media_root.rglob("*")) == files
 
@@ -199,7 +199,7 @@ def test_a_form_opened_before_the_ingest_finished_does_not_undo_it():
         audio_file__data=tone("wav"), status=ClipStatus.PENDING, duration=60
     )
     stale = Clip.objects.get(pk=clip.pk)
-    services.clip_ingest(clip_id=clip.pk)
+    ingest.clip_ingest(clip_id=clip.pk)
     stale.title = "Renamed"
     stale.duration = 45  # the curator's figure again: the measured one stays
     services.clip_save(clip=stale)
@@ -214,7 +214,7 @@ def test_a_clip_deleted_before_its_ingest_is_skipped():
     clip = ClipFactory(status=ClipStatus.PENDING)
     clip_id = clip.pk
     clip.delete()
-    assert services.clip_ingest(clip_id=clip_id) is None
+    assert ingest.clip_ingest(clip_id=clip_id) is None
 
 
 class TestRemote:
@@ -287,7 +287,7 @@ class TestRemote:
             calls.append(args)
             raise requests.ConnectionError("connection refused")
 
-        monkeypatch.setattr(services, "origin_open", unreachable)
+        monkeypatch.setattr(ingest, "origin_open", unreachable)
         clip = RemoteClipFactory(status=ClipStatus.PENDING)
         tasks.clip_ingest.delay(clip.pk)
         clip.refresh_from_db()
@@ -299,7 +299,7 @@ class TestRemote:
         self, monkeypatch, httpserver
     ):
         httpserver.expect_request("/a.wav").respond_with_data(tone("wav"))
-        real_open = services.origin_open
+        real_open = ingest.origin_open
         attempts = iter([requests.Timeout("slow"), None])
 
         def flaky(*args, **kwargs):
@@ -307,7 +307,7 @@ class TestRemote:
                 raise error
             return real_open(*args, **kwargs)
 
-        monkeypatch.setattr(services, "origin_open", flaky)
+        monkeypatch.setattr(ingest, "origin_open", flaky)
         clip = RemoteClipFactory(audio_url=httpserver.url_for("/a.wav"))
         tasks.clip_ingest.delay(clip.pk)
         clip.refresh_from_db()

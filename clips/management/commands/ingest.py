@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandParser
 
-from clips import services, tasks
+from clips import ingest, tasks
 from clips.models import Clip, ClipStatus
 
 
@@ -35,7 +35,7 @@ class Command(BaseCommand):
         outcomes = {value: 0 for value in ClipStatus.values}
         for done, clip_id in enumerate(clip_ids, start=1):
             if queue:
-                services.clip_ingest_queue(clip_id=clip_id)
+                ingest.clip_ingest_queue(clip_id=clip_id)
             else:
                 # In this process whatever the broker, retries and all.
                 tasks.clip_ingest.apply(args=(clip_id,), throw=True)

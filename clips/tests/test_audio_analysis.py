@@ -1,11 +1,11 @@
-"""clips.ingest: probe, preview and peaks of real audio made by the tests."""
+"""clips.audio_analysis: probe, preview and peaks of real audio made by the tests."""
 
 import json
 from pathlib import Path
 
 import pytest
 
-from clips import ingest
+from clips import audio_analysis
 from clips.tests.audio import FORMATS, decoded, tone
 
 EXPECTED = {
@@ -25,7 +25,7 @@ def written(tmp_path: Path, name: str, data: bytes) -> Path:
 @pytest.mark.parametrize("extension", FORMATS)
 def test_each_format_is_probed_by_decoding_it(tmp_path, extension):
     path = written(tmp_path, f"take.{extension}", tone(extension, seconds=2.5))
-    facts = ingest.analyse(path).facts
+    facts = audio_analysis.analyse(path).facts
     assert facts.duration == pytest.approx(2.5, abs=0.03)
     container, codec, content_type, rate = EXPECTED[extension]
     assert (facts.container, facts.codec, facts.content_type) == (
@@ -38,7 +38,7 @@ def test_each_format_is_probed_by_decoding_it(tmp_path, extension):
 
 
 def test_the_content_type_comes_from_the_bytes_not_the_name(tmp_path):
-    facts = ingest.analyse(written(tmp_path, "evil.mp3", tone("wav"))).facts
+    facts = audio_analysis.analyse(written(tmp_path, "evil.mp3", tone("wav"))).facts
     assert facts.content_type == "audio/wav"
 
 
@@ -46,7 +46,7 @@ def test_the_content_type_comes_from_the_bytes_not_the_name(tmp_path):
 def test_the_preview_is_a_128_kbps_mp3_of_the_same_length(tmp_path, extension):
     source = written(tmp_path, f"take.{extension}", tone(extension, seconds=3))
     preview = tmp_path / "preview.mp3"
-    ingest.analyse(source, preview=preview)
+    audio_analysis.analyse(source, preview=preview)
     container, seconds = decoded(preview.read_bytes())
     assert container == "mp3"
     assert seconds == pytest.approx(3, abs=0.06)  # plus the encoder's padding
@@ -56,16 +56,16 @@ def test_the_preview_is_a_128_kbps_mp3_of_the_same_length(tmp_path, extension):
 def test_a_mono_source_gives_a_mono_preview(tmp_path):
     source = written(tmp_path, "mono.flac", tone("flac", channels=1))
     preview = tmp_path / "preview.mp3"
-    assert ingest.analyse(source, preview=preview).facts.channels == 1
-    assert ingest.analyse(preview).facts.channels == 1
+    assert audio_analysis.analyse(source, preview=preview).facts.channels == 1
+    assert audio_analysis.analyse(preview).facts.channels == 1
 
 
 def test_the_waveform_is_audiowaveform_json_with_a_fixed_number_of_buckets(tmp_path):
-    waveform = ingest.analyse(written(tmp_path, "a.wav", tone("wav"))).waveform
-    data = json.loads(ingest.waveform_dumps(waveform))
+    waveform = audio_analysis.analyse(written(tmp_path, "a.wav", tone("wav"))).waveform
+    data = json.loads(audio_analysis.waveform_dumps(waveform))
     assert data["version"] == 2 and data["channels"] == 1 and data["bits"] == 8
-    assert data["length"] == ingest.WAVEFORM_BUCKETS
-    assert len(data["data"]) == 2 * ingest.WAVEFORM_BUCKETS
+    assert data["length"] == audio_analysis.WAVEFORM_BUCKETS
+    assert len(data["data"]) == 2 * audio_analysis.WAVEFORM_BUCKETS
     assert data["samples_per_pixel"] * data["length"] == pytest.approx(88_200, rel=0.01)
     # A tone at half scale: every bucket spans about -64..63 in 8 bits.
     assert min(data["data"]) == pytest.approx(-63, abs=2)
@@ -74,7 +74,7 @@ def test_the_waveform_is_audiowaveform_json_with_a_fixed_number_of_buckets(tmp_p
 
 def test_silence_has_a_flat_waveform(tmp_path):
     silent = tone("wav", amplitude=0)
-    waveform = ingest.analyse(written(tmp_path, "quiet.wav", silent)).waveform
+    waveform = audio_analysis.analyse(written(tmp_path, "quiet.wav", silent)).waveform
     assert set(waveform.data) == {0}
 
 
@@ -89,13 +89,13 @@ TRUNCATED = {
 def test_a_truncated_file_is_not_audio(tmp_path, extension, reason):
     data = tone(extension)
     path = written(tmp_path, f"cut.{extension}", data[: len(data) // 2])
-    with pytest.raises(ingest.NotAudio, match=reason):
-        ingest.analyse(path)
+    with pytest.raises(audio_analysis.NotAudio, match=reason):
+        audio_analysis.analyse(path)
 
 
 @pytest.mark.parametrize(
     "data", [b"this is not audio\n", b"", b"RIFF\x24\x00\x00\x00WAVE"], ids=repr
 )
 def test_what_does_not_decode_is_not_audio(tmp_path, data):
-    with pytest.raises(ingest.NotAudio, match="Not readable as audio"):
-        ingest.analyse(written(tmp_path, "fake.wav", data))
+    with pytest.raises(audio_analysis.NotAudio, match="Not readable as audio"):
+        audio_analysis.analyse(written(tmp_path, "fake.wav", data))
