@@ -1,6 +1,6 @@
 """Real processes for tests: the app under gunicorn, nginx, Prometheus, what exports
-nginx's figures to it (mtail, prometheus-nginx-exporter), Redis, a Celery worker, and
-make serve.
+nginx's figures to it (mtail, prometheus-nginx-exporter), Redis, a Celery worker, an
+S3 server (moto) and make serve.
 
 Each listens on a free loopback port in 18000-18999 and is stopped on exit; Redis
 is the machine's own, on 127.0.0.1:6379, with a key prefix for each user.
@@ -309,6 +309,38 @@ def redis_env() -> Iterator[dict[str, str]]:
         for key in client.scan_iter(match=f"{prefix}:*"):
             client.delete(key)
         client.close()
+
+
+# moto's server mode: a real S3 API over HTTP, on loopback, in memory.
+S3_REGION = "us-east-1"
+
+
+@contextmanager
+def s3_server(workdir: Path) -> Iterator[dict[str, str]]:
+    """An S3 server with one empty bucket; yields the app's settings for it.
+
+    The keys are moto's (it accepts any); the bucket is dropped with the server.
+    """
+    binary = shutil.which("moto_server", path=str(Path(sys.executable).parent))
+    if binary is None:
+        tool_missing("needs moto_server (pip: moto[server], requirements-dev.txt)")
+    with _listening(
+        workdir,
+        lambda port: [binary, "-H", "127.0.0.1", "-p", str(port)],
+        ready_path="/moto-api/",
+    ) as server:
+        env = {
+            "AWS_S3_ENDPOINT_URL": server.url,
+            "AWS_STORAGE_BUCKET_NAME": f"clips-{secrets.token_hex(4)}",
+            "AWS_ACCESS_KEY_ID": "clips-test",
+            "AWS_SECRET_ACCESS_KEY": "clips-test-secret",
+            "AWS_S3_REGION_NAME": S3_REGION,
+        }
+        response = requests.put(
+            f"{server.url}/{env['AWS_STORAGE_BUCKET_NAME']}", timeout=10
+        )
+        response.raise_for_status()
+        yield env
 
 
 @contextmanager
