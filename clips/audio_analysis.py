@@ -6,12 +6,12 @@ becomes from their answers, and clips.tasks runs that in the background.
 
 import json
 import struct
-from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import av.error
+import numpy as np
 
 # The web preview: MP3 plays in every current browser; 128 kbps CBR seeks by offset.
 PREVIEW_BIT_RATE = 128_000
@@ -178,43 +178,46 @@ class _Encoder:
 
 
 class _Peaks:
-    """Min and max of every _PEAK_BLOCK mono samples, merged into buckets at the end."""
+    """Min and max of every _PEAK_BLOCK mono samples, merged into buckets at the end.
+
+    numpy does the per-sample work: a Python loop over blocks took a second of a
+    3-minute clip's ingest, as much as decoding and probing together.
+    """
 
     def __init__(self) -> None:
-        self._mins = array("h")
-        self._maxs = array("h")
-        self._carry = array("h")
+        self._mins: list[np.ndarray] = []
+        self._maxs: list[np.ndarray] = []
+        self._carry = np.empty(0, dtype=np.int16)
         self._samples = 0
 
     def add(self, frame: av.AudioFrame) -> None:
-        values = array("h", bytes(frame.planes[0]))[: frame.samples]
+        values = frame.to_ndarray().reshape(-1)[: frame.samples]
         self._samples += frame.samples
-        if self._carry:
-            values = self._carry + values
-        whole = len(values) - len(values) % _PEAK_BLOCK
-        for start in range(0, whole, _PEAK_BLOCK):
-            block = values[start : start + _PEAK_BLOCK]
-            self._mins.append(min(block))
-            self._maxs.append(max(block))
+        if self._carry.size:
+            values = np.concatenate((self._carry, values))
+        whole = values.size - values.size % _PEAK_BLOCK
+        blocks = values[:whole].reshape(-1, _PEAK_BLOCK)
+        self._mins.append(blocks.min(axis=1))
+        self._maxs.append(blocks.max(axis=1))
         self._carry = values[whole:]
 
     def waveform(self, *, rate: int) -> Waveform:
-        if self._carry:
-            self._mins.append(min(self._carry))
-            self._maxs.append(max(self._carry))
-            self._carry = array("h")
-        blocks = len(self._mins)
-        buckets = min(WAVEFORM_BUCKETS, blocks)
-        data = []
-        for bucket in range(buckets):
-            first = bucket * blocks // buckets
-            last = (bucket + 1) * blocks // buckets
-            data.append(min(self._mins[first:last]) >> 8)
-            data.append(max(self._maxs[first:last]) >> 8)
+        if self._carry.size:
+            self._mins.append(self._carry.min(keepdims=True))
+            self._maxs.append(self._carry.max(keepdims=True))
+            self._carry = self._carry[:0]
+        mins = np.concatenate(self._mins) if self._mins else np.empty(0, np.int16)
+        maxs = np.concatenate(self._maxs) if self._maxs else np.empty(0, np.int16)
+        buckets = min(WAVEFORM_BUCKETS, mins.size)
+        starts = np.arange(buckets) * mins.size // max(buckets, 1)
+        data = np.empty(2 * buckets, dtype=np.int16)
+        if buckets:
+            data[0::2] = np.minimum.reduceat(mins, starts) >> 8
+            data[1::2] = np.maximum.reduceat(maxs, starts) >> 8
         return Waveform(
             sample_rate=rate,
             samples_per_pixel=max(1, round(self._samples / max(buckets, 1))),
-            data=data,
+            data=data.tolist(),
         )
 
 
