@@ -11,9 +11,9 @@ core and the best of --runs:
 - the same without the preview (probe and peaks: what a re-ingest of a clip whose
   preview exists would cost, and the part this code adds to the transcode);
 - PyAV transcoding alone, as ffmpeg does, to tell the library from this code;
-- the same PyAV transcode with Debian's libmp3lame in place of the wheel's (a
-  diagnosis, in a copy of the package under bench/out-ingest/; skipped when
-  Debian's libmp3lame0 is missing);
+- the same PyAV transcode, and the same analysis, with Debian's libmp3lame in
+  place of the wheel's (a diagnosis, in a copy of the package under
+  bench/out-ingest/; skipped when Debian's libmp3lame0 is missing);
 - the whole ingest as the service runs it: clips.services.clip_create of the WAV as
   an upload (eager, no broker), storage copy, digest, analysis, renditions stored,
   on a SQLite database of its own.
@@ -117,6 +117,15 @@ def main() -> None:
         env = {"PYTHONPATH": str(_av_with_debian_lame())}
         debian = best("pyav+debian", lambda: _python(_TRANSCODE, wav, env=env))
         rows.append(("PyAV transcode alone, Debian's libmp3lame in", debian, ""))
+        code = _ANALYSE.format(preview=preview)
+        ours = best("analyse+debian", lambda: _python(code, wav, env=env))
+        rows.append(
+            (
+                "Clips: probe + preview + peaks, Debian's libmp3lame in",
+                ours,
+                _goal(ffmpeg, ours),
+            )
+        )
     service = best("service", lambda: _python(_SERVICE, wav, env=_service_env()))
     rows.append(("Clips: whole ingest of an upload (clip_create, eager)", service, ""))
 
