@@ -497,6 +497,7 @@ class Served(Process):
     access_log: Path
     mtail_url: str  # nginx's figures, for Prometheus
     exporter_url: str
+    worker_url: str  # the ingest worker's own metrics
 
 
 def serve_lines(log: Path) -> dict[str, str]:
@@ -556,4 +557,5 @@ def make_serve(
             access_log=Path(printed["access log"]),
             mtail_url=printed["mtail"].removesuffix("/metrics"),
             exporter_url=printed["exporter"].removesuffix("/metrics"),
+            worker_url=printed["worker"].removesuffix("/metrics"),
         )
