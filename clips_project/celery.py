@@ -15,7 +15,6 @@ from pathlib import Path
 
 from celery import Celery, signals
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 
 from clips_project.metrics_dir import metrics_dir_empty
 
@@ -37,11 +36,6 @@ def _metrics_dir_prepare(**kwargs) -> None:
     The parent's own files stay: they hold every series at 0 from the start."""
     if not settings.WORKER_METRICS_BIND:
         return
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        raise ImproperlyConfigured(
-            "WORKER_METRICS_BIND needs PROMETHEUS_MULTIPROC_DIR in the worker's "
-            "environment: the tasks run in child processes."
-        )
     metrics_dir_empty(
         Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]), keep_pid=os.getpid()
     )

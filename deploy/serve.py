@@ -115,7 +115,7 @@ def environment(environ: dict[str, str]) -> dict[str, str]:
     # Each replica's exporters on ports of their own (3903 and 9113 would collide).
     env["SERVE_MTAIL_PORT"] = str(free_port())
     env["SERVE_EXPORTER_PORT"] = str(free_port())
-    env["WORKER_METRICS_BIND"] = f"127.0.0.1:{free_port()}"
+    env["SERVE_WORKER_METRICS_PORT"] = str(free_port())
     if not env.get("REDIS_URL"):
         env["SERVE_REDIS_PORT"] = str(free_port())
         env["REDIS_URL"] = f"redis://127.0.0.1:{env['SERVE_REDIS_PORT']}/0"
@@ -186,7 +186,7 @@ def main() -> None:
         ("access log", str(Path(env["SERVE_RUN_DIR"]) / "access.log")),
         ("mtail", f"http://127.0.0.1:{env['SERVE_MTAIL_PORT']}/metrics"),
         ("exporter", f"http://127.0.0.1:{env['SERVE_EXPORTER_PORT']}/metrics"),
-        ("worker", f"http://{env['WORKER_METRICS_BIND']}/metrics"),
+        ("worker", f"http://127.0.0.1:{env['SERVE_WORKER_METRICS_PORT']}/metrics"),
     ):
         print(f"serve: {label + ':':<12} {value}", flush=True)
     os.chdir(ROOT)
