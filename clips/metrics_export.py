@@ -67,7 +67,7 @@ class IngestQueueCollector:
             return
         yield GaugeMetricFamily(
             "clips_ingest_queue_length",
-            "Ingest tasks waiting in the broker for a worker (not those running).",
+            "Ingest tasks waiting in the broker (not those a worker has taken).",
             value=sum(lengths),
         )
 

@@ -33,7 +33,8 @@ if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 def _metrics_dir_prepare(**kwargs) -> None:
     """In the worker's parent, before the pool forks: start the sums from zero.
 
-    The parent's own files stay: they hold every series at 0 from the start."""
+    The parent's own files stay: they hold every series at 0 from the start.
+    """
     if not settings.WORKER_METRICS_BIND:
         return
     metrics_dir_empty(

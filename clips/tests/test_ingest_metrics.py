@@ -17,6 +17,7 @@ from clips.tests.audio import tone
 from clips.tests.factories import ClipFactory, RemoteClipFactory
 from clips.tests.servers import redis_env
 from clips.tests.test_metrics import Samples
+from clips_project.metrics_dir import metrics_dir_empty
 
 INGESTS = "clips_ingest_total"
 TRIES_TIMED = "clips_ingest_duration_seconds_count"
@@ -136,3 +137,11 @@ def test_a_broker_down_leaves_the_queue_length_out_quickly(settings, caplog, ans
     assert time.monotonic() - started < 2
     (record,) = caplog.records
     assert record.getMessage().startswith("Ingest queue length unknown: ")
+
+
+def test_a_worker_starts_its_sums_from_zero_but_keeps_its_own_zeros(tmp_path):
+    """Files of an earlier run go; the starting worker's, made at import, stay."""
+    for name in ("counter_41.db", "histogram_41.db", "counter_7.db", "counter_417.db"):
+        (tmp_path / name).write_bytes(b"")
+    metrics_dir_empty(tmp_path, keep_pid=7)
+    assert [path.name for path in tmp_path.iterdir()] == ["counter_7.db"]
