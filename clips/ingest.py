@@ -42,8 +42,10 @@ def clip_ingest(*, clip_id: int) -> Clip | None:
 
     Idempotent: renditions are named by their content, and the clip's row
     changes in one transaction at the end, and only if its audio is still the
-    one that was read (else the newer audio's own task does the work). Raises
-    IngestRetry for failures worth retrying; audio that is not audio fails.
+    one that was read (else the newer audio's own task does the work). Returns
+    the clip as it left it, ready or failed, or None when the clip was deleted or
+    got new audio meanwhile. Raises IngestRetry for failures worth retrying; audio
+    that is not audio fails.
     """
     clip = Clip.objects.filter(pk=clip_id).first()
     if clip is None:
@@ -192,7 +194,7 @@ def _ingest_finish(
     with transaction.atomic():
         clip = Clip.objects.select_for_update().filter(pk=clip_id).first()
         if clip is None or (clip.audio_file.name or "", clip.audio_url) != source:
-            return clip  # deleted, or its audio changed: that change queued its own
+            return None  # deleted, or its audio changed: that change queued its own
         clip.ingested_at = timezone.now()
         clip.renditions.all().delete()
         if failure:

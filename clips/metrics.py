@@ -1,13 +1,16 @@
 """The service's own Prometheus metrics; django-prometheus adds HTTP, DB and models.
 
 Every label comes from a small, fixed set, so the number of series stays bounded:
-`genre` is the Genre enum, `source`, `reason` and `use` are the tuples below, and
+`genre` is the Genre enum, `source`, `reason`, `use` and `outcome` are the tuples
+below, and
 `clip_id` is bounded by the catalogue (curators add clips; a listener cannot mint
 ids, since an unknown id is a 404 before anything is counted). Never label by URL,
 user, client address or anything else a request can choose.
 
 Under gunicorn these live in prometheus_client's multiprocess files
-(PROMETHEUS_MULTIPROC_DIR, see clips_project/gunicorn.py), and /metrics sums them.
+(PROMETHEUS_MULTIPROC_DIR, see clips_project/gunicorn.py), and /metrics sums them;
+a Celery worker's prefork children likewise, on its own endpoint (clips_project/
+celery.py). The ingest queue's length is read at scrape time (clips/metrics_export.py).
 """
 
 from prometheus_client import Counter, Histogram
@@ -26,6 +29,11 @@ STREAM_ERROR_REASONS = (
 )
 # What went on without the shared cache while Redis was unreachable (clips.caching).
 CACHE_USES = ("rate_limit", "catalogue")
+# How one try of the ingest task ended (clips.tasks): the clip became ready or
+# failed, the try failed for now and the task will retry, the last retry failed
+# too (the clip failed), the clip was deleted or got new audio meanwhile, or the
+# task raised (a bug, the database down: the clip stays pending).
+INGEST_OUTCOMES = ("ready", "failed", "retried", "gave_up", "skipped", "error")
 
 STREAMS = Counter(
     "clips_streams_total",
@@ -63,6 +71,17 @@ CACHE_UNAVAILABLE = Counter(
     "Requests that went on without the shared cache (Redis), by what it was for.",
     ["use"],
 )
+INGESTS = Counter(
+    "clips_ingest_total",
+    "Tries of the ingest task, by how they ended (see INGEST_OUTCOMES).",
+    ["outcome"],
+)
+INGEST_DURATION = Histogram(
+    "clips_ingest_duration_seconds",
+    "Time one try of the ingest task took, whatever its outcome.",
+    # A short clip's probe takes 0.1 s, a 1-hour WAV's preview minutes.
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
 
 # Every series exists from start-up at 0, so rate() sees the first error too.
 for _source in STREAM_SOURCES:
@@ -73,3 +92,5 @@ for _reason in STREAM_ERROR_REASONS:
     STREAM_ERRORS.labels(reason=_reason)
 for _use in CACHE_USES:
     CACHE_UNAVAILABLE.labels(use=_use)
+for _outcome in INGEST_OUTCOMES:
+    INGESTS.labels(outcome=_outcome)

@@ -1,27 +1,49 @@
 """Celery tasks: thin, they call services (clips.ingest.clip_ingest)."""
 
+import time
+
 from celery import shared_task
 
-from clips import ingest
+from clips import ingest, metrics
+from clips.models import ClipStatus
 
 MAX_RETRIES = 5
 
 
 @shared_task(bind=True, max_retries=MAX_RETRIES)
 def clip_ingest(self, clip_id: int) -> None:
-    """Probe a clip's audio and make its renditions; retried while the failure lasts."""
+    """Probe a clip's audio and make its renditions; retried while the failure lasts.
+
+    Each try is counted and timed on its own, before the next one starts.
+    """
+    started = time.perf_counter()
     try:
-        ingest.clip_ingest(clip_id=clip_id)
+        clip = ingest.clip_ingest(clip_id=clip_id)
     except ingest.IngestRetry as error:
         if self.request.retries >= MAX_RETRIES:
+            _ingest_counted("gave_up", started)
             ingest.clip_ingest_give_up(
                 clip_id=clip_id,
                 reason=f"Gave up after {MAX_RETRIES + 1} tries: {error}",
             )
             return
+        _ingest_counted("retried", started)
         if self.request.is_eager:
             # No broker to wait in (make run, tests): try again at once.
             self.apply(args=(clip_id,), retries=self.request.retries + 1)
             return
         # 10 s, 20 s, 40 s, 80 s, 160 s.
         raise self.retry(exc=error, countdown=10 * 2**self.request.retries) from error
+    except Exception:
+        _ingest_counted("error", started)
+        raise
+    if clip is None:
+        outcome = "skipped"
+    else:
+        outcome = "ready" if clip.status == ClipStatus.READY else "failed"
+    _ingest_counted(outcome, started)
+
+
+def _ingest_counted(outcome: str, started: float) -> None:
+    metrics.INGESTS.labels(outcome=outcome).inc()
+    metrics.INGEST_DURATION.observe(time.perf_counter() - started)

@@ -4,7 +4,8 @@ import multiprocessing
 import os
 import shutil
 import tempfile
-from pathlib import Path
+
+from clips_project.metrics_dir import metrics_dir_choose, metrics_dir_empty
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 # Each instance its own control socket (gunicornc): the default is one path per
@@ -40,21 +41,13 @@ accesslog = "-"
 limit_request_line = 8190
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
-# Metrics from every worker: prometheus_client writes each worker's values to files
-# in PROMETHEUS_MULTIPROC_DIR and /metrics sums them. prometheus_client reads the
-# variable when first imported, so it is set here, in the master, before the app
-# loads; without one given, each start gets a fresh directory of its own.
-_own_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-if _own_metrics_dir:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="clips-metrics-")
-metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+# Metrics from every worker (clips_project/metrics_dir.py): set here, in the master,
+# before the app loads; without one given, each start gets a fresh directory.
+metrics_dir, _own_metrics_dir = metrics_dir_choose("clips-metrics-")
 
 
 def on_starting(server) -> None:
-    """Start from zero: files left by an earlier run would be summed in."""
-    metrics_dir.mkdir(parents=True, exist_ok=True)
-    for stale in metrics_dir.glob("*.db"):
-        stale.unlink()
+    metrics_dir_empty(metrics_dir)
 
 
 def child_exit(server, worker) -> None:

@@ -245,6 +245,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{CACHE_KEY_PREFIX}:celery:"}
 # Seconds before one ingest is stopped: a 1-hour WAV takes well under a minute.
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 600)
+# Where a Celery worker serves its own /metrics for Prometheus, "host:port"
+# (clips_project/celery.py); empty: none (the tasks run elsewhere, or eagerly in the
+# web process, whose /metrics then has them). Its pool's processes count the tasks,
+# so it needs prometheus_client's PROMETHEUS_MULTIPROC_DIR too: without it the
+# endpoint would show the parent's zeros.
+WORKER_METRICS_BIND = os.environ.get("WORKER_METRICS_BIND", "")
+if WORKER_METRICS_BIND and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    raise ImproperlyConfigured("WORKER_METRICS_BIND needs PROMETHEUS_MULTIPROC_DIR.")
 
 # Seconds an anonymous catalogue answer (the list, a clip) is cached; 0 turns it off.
 # See clips/caching.py and bench/results.md.

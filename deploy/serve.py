@@ -1,7 +1,8 @@
 """`make serve`: the production topology on this machine, without Docker.
 
 nginx on $PORT (deploy/nginx, rendered by render.py) in front of gunicorn with the
-stream offload on, mtail and prometheus-nginx-exporter for nginx's figures, and a
+stream offload on, the Celery ingest worker (its own /metrics on a free port), mtail
+and prometheus-nginx-exporter for nginx's figures, and a
 redis-server of its own unless REDIS_URL is given, all in
 the foreground under honcho (deploy/Procfile). Settings come from the environment as
 in production; only what is unset gets a local default (DEFAULTS below). Before
@@ -114,6 +115,7 @@ def environment(environ: dict[str, str]) -> dict[str, str]:
     # Each replica's exporters on ports of their own (3903 and 9113 would collide).
     env["SERVE_MTAIL_PORT"] = str(free_port())
     env["SERVE_EXPORTER_PORT"] = str(free_port())
+    env["SERVE_WORKER_METRICS_PORT"] = str(free_port())
     if not env.get("REDIS_URL"):
         env["SERVE_REDIS_PORT"] = str(free_port())
         env["REDIS_URL"] = f"redis://127.0.0.1:{env['SERVE_REDIS_PORT']}/0"
@@ -184,6 +186,7 @@ def main() -> None:
         ("access log", str(Path(env["SERVE_RUN_DIR"]) / "access.log")),
         ("mtail", f"http://127.0.0.1:{env['SERVE_MTAIL_PORT']}/metrics"),
         ("exporter", f"http://127.0.0.1:{env['SERVE_EXPORTER_PORT']}/metrics"),
+        ("worker", f"http://127.0.0.1:{env['SERVE_WORKER_METRICS_PORT']}/metrics"),
     ):
         print(f"serve: {label + ':':<12} {value}", flush=True)
     os.chdir(ROOT)

@@ -346,29 +346,41 @@ def s3_server(workdir: Path) -> Iterator[dict[str, str]]:
 @contextmanager
 def celery_worker(
     workdir: Path, *, extra_env: dict[str, str], ready_within: float = 60
-) -> Iterator[subprocess.Popen]:
+) -> Iterator[Process]:
     """The ingest worker as in production (deploy/Procfile), on site_env(workdir).
 
     extra_env gives its broker: redis_env()'s, whose prefix keeps its queue apart.
+    Its url is its own metrics endpoint (WORKER_METRICS_BIND, a free port).
     Ready once it logs so; stopped by SIGTERM (a warm shutdown), killed if stuck.
     """
-    log = workdir / f"celery-{secrets.token_hex(4)}.log"
+    port = free_port()
+    log = workdir / f"celery-{port}.log"
+    errors = log.with_suffix(".err")  # Celery logs to stderr
     command = [sys.executable, "-m", "celery", "-A", "clips_project", "worker"]
-    with log.open("wb") as out:
+    env = {
+        **site_env(workdir),
+        "WORKER_METRICS_BIND": f"127.0.0.1:{port}",
+        "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"celery-{port}-metrics"),
+        **extra_env,
+    }
+    with log.open("wb") as out, errors.open("wb") as err:
         process = subprocess.Popen(
             [*command, "--loglevel=INFO", "--concurrency=1", "--without-mingle"],
             cwd=BASE_DIR,
-            env={**site_env(workdir), **extra_env},
+            env=env,
             stdout=out,
-            stderr=subprocess.STDOUT,
+            stderr=err,
         )
+    worker = Process(
+        url=f"http://127.0.0.1:{port}", process=process, log=log, errors=errors
+    )
     try:
         deadline = time.monotonic() + ready_within
-        while b" ready." not in log.read_bytes():
+        while b" ready." not in errors.read_bytes():
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"celery worker not ready:\n{log.read_text()}")
+                pytest.fail(f"celery worker not ready:\n{worker.log_text()}")
             time.sleep(0.1)
-        yield process
+        yield worker
     finally:
         process.terminate()
         try:
@@ -485,6 +497,7 @@ class Served(Process):
     access_log: Path
     mtail_url: str  # nginx's figures, for Prometheus
     exporter_url: str
+    worker_url: str  # the ingest worker's own metrics
 
 
 def serve_lines(log: Path) -> dict[str, str]:
@@ -544,4 +557,5 @@ def make_serve(
             access_log=Path(printed["access log"]),
             mtail_url=printed["mtail"].removesuffix("/metrics"),
             exporter_url=printed["exporter"].removesuffix("/metrics"),
+            worker_url=printed["worker"].removesuffix("/metrics"),
         )

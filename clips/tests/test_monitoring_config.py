@@ -47,9 +47,14 @@ DASHBOARD_PANELS = {
     "Stream time to first byte p50 / p95 / p99",
     "Database unavailable",
     "Active connections",
+    "Ingest outcomes",
+    "Ingest duration p50 / p95",
+    "Ingest queue length",
 }
+DASHBOARD_ROWS = {"Ingest"}  # a heading over the panels below it, with no query
 # Prometheus' jobs and what compose runs for each: (service, port).
 SCRAPED = {"clips": ("app", 8000), "nginx-log": ("mtail", 3903)}
+SCRAPED["clips-worker"] = ("worker", 9808)  # its WORKER_METRICS_BIND
 SCRAPED["nginx"] = ("nginx-exporter", 9113)  # the exporter's default port
 
 
@@ -187,7 +192,9 @@ def test_dashboard_has_the_panels_and_uses_the_provisioned_datasource():
     dashboard = json.loads((GRAFANA / "dashboards" / "clips.json").read_text())
     datasources = load_yaml(GRAFANA / "provisioning/datasources/prometheus.yml")
     (datasource,) = datasources["datasources"]
-    panels = dashboard["panels"]
+    rows = [panel for panel in dashboard["panels"] if panel["type"] == "row"]
+    panels = [panel for panel in dashboard["panels"] if panel["type"] != "row"]
+    assert {row["title"] for row in rows} == DASHBOARD_ROWS
     assert {panel["title"] for panel in panels} == DASHBOARD_PANELS
     for panel in panels:
         assert panel["targets"], panel["title"]
@@ -406,6 +413,8 @@ def test_prometheus_in_compose_scrapes_the_services_it_may_reach(compose):
         assert service in services
         assert jobs[name]["static_configs"] == [{"targets": [f"{service}:{port}"]}]
     assert f"-port={SCRAPED['nginx-log'][1]}" in services["mtail"]["command"]
+    worker_bind = services["worker"]["environment"]["WORKER_METRICS_BIND"]
+    assert worker_bind == f"0.0.0.0:{SCRAPED['clips-worker'][1]}"
     for rule_file in config["rule_files"]:
         assert f"/etc/prometheus/{rule_file}" in mounts(services["prometheus"])
 
@@ -553,3 +562,6 @@ def test_the_ingest_worker_shares_the_apps_broker_media_and_database(resolved):
         assert worker["environment"][name] == app["environment"][name]
     assert worker["volumes"] == app["volumes"]  # media, as compose resolves it
     assert not published_ports(worker)
+    # Its metrics: the pool's processes summed, in a directory of the worker's own.
+    assert worker["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    assert "PROMETHEUS_MULTIPROC_DIR" not in app["environment"]

@@ -1,6 +1,7 @@
 """End to end: the app scraped by a real Prometheus, queried with the very PromQL
 of the Grafana dashboard, read from monitoring/grafana/dashboards. Twice: gunicorn
-(two workers) alone, as with the offload off; and the production edge, nginx in
+(two workers) alone, as with the offload off, with the Celery ingest worker on
+Redis scraped beside it; and the production edge, nginx in
 front with CLIPS_STREAM_OFFLOAD on, its access log read by mtail and its
 connections by prometheus-nginx-exporter.
 
@@ -13,6 +14,8 @@ import json
 import math
 import re
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,14 +27,18 @@ import yaml
 
 from clips.tests import servers
 from clips.tests.servers import (
+    BASE_DIR,
     MONITORING,
+    celery_worker,
     gunicorn,
     mtail,
     nginx_access_log,
     nginx_exporter,
     nginx_status_uri,
     prometheus,
+    redis_env,
     site_create,
+    site_env,
 )
 
 pytestmark = pytest.mark.prometheus
@@ -66,9 +73,17 @@ EDGE_ROUNDS = [
 ]
 # Panels of nginx alone, empty without the edge.
 EDGE_PANELS = {"Active connections"}
+# Panels of the ingest, empty without a broker: the first run has one.
+INGEST_PANELS = {
+    "Ingest outcomes",
+    "Ingest duration p50 / p95",
+    "Ingest queue length",
+}
+INGESTED = 6  # a sample clip no round streams, ingested again by the worker
 # A series each job exports from its start, to tell that a scrape has landed.
 SCRAPED_SERIES = {
     "clips": 'clips_stream_errors_total{job="clips"}',
+    "clips-worker": 'clips_ingest_total{job="clips-worker", outcome="ready"}',
     "nginx-log": 'clips_edge_log_lines_unparsed_total{job="nginx-log"}',
     "nginx": 'nginx_up{job="nginx"}',
 }
@@ -82,12 +97,14 @@ def panel_queries(title: str) -> list[str]:
 
 
 def all_queries(*, edge: bool) -> list[str]:
+    """Every panel's queries: with the edge, but the ingest's; else but nginx's."""
     dashboard = json.loads(DASHBOARD.read_text())
+    left_out = INGEST_PANELS if edge else EDGE_PANELS
     return [
         target["expr"]
         for panel in dashboard["panels"]
-        if edge or panel["title"] not in EDGE_PANELS
-        for target in panel["targets"]
+        if panel["title"] not in left_out
+        for target in panel.get("targets", [])  # a row has none
     ]
 
 
@@ -161,16 +178,41 @@ def listen(base: str, clip_id: int, headers: dict[str, str], status: int) -> byt
     return response.content
 
 
+def ingest_on_the_worker(workdir: Path, broker: dict[str, str], worker_url: str):
+    """Queue clip INGESTED as `manage.py ingest --queue` does; wait for the worker."""
+    subprocess.run(
+        [sys.executable, "manage.py", "ingest", str(INGESTED), "--queue"],
+        cwd=BASE_DIR,
+        env={**site_env(workdir), **broker},
+        check=True,
+        capture_output=True,
+    )
+    deadline, counted = time.monotonic() + 60, ""
+    while '\nclips_ingest_total{outcome="ready"} 1.0\n' not in counted:
+        assert time.monotonic() < deadline, counted
+        time.sleep(0.2)
+        counted = requests.get(f"{worker_url}/metrics", timeout=10).text
+
+
 @pytest.fixture(scope="module")
 def scraped(tmp_path_factory) -> Prometheus:
-    """The app streamed ROUNDS and Prometheus scraped it after each round."""
+    """The app streamed ROUNDS and Prometheus scraped it after each round; before
+    them, the worker ingested a clip the app queued."""
     workdir = tmp_path_factory.mktemp("e2e")
     site_create(workdir)
-    with gunicorn(workdir, metrics_dir=workdir / "metrics", workers=2) as app:
-        scrape_config(workdir / "prometheus.yml", {"clips": app.url})
+    with (
+        redis_env() as broker,
+        gunicorn(
+            workdir, metrics_dir=workdir / "metrics", workers=2, extra_env=broker
+        ) as app,
+        celery_worker(workdir, extra_env=broker) as worker,
+    ):
+        jobs = {"clips": app.url, "clips-worker": worker.url}
+        scrape_config(workdir / "prometheus.yml", jobs)
         with prometheus(workdir, workdir / "prometheus.yml") as server:
             prom = Prometheus(server.url)
-            prom.wait_for_scrape_after(0)
+            prom.wait_for_scrape_after(0, jobs=tuple(jobs))
+            ingest_on_the_worker(workdir, broker, worker.url)
             for listens in ROUNDS:
                 for clip_id, headers, status in listens:
                     listen(app.url, clip_id, headers, status)
@@ -180,7 +222,7 @@ def scraped(tmp_path_factory) -> Prometheus:
                     # Probes are not API traffic: the dashboard must not show them.
                     for probe in PROBES:
                         requests.get(f"{app.url}{probe}", timeout=10).raise_for_status()
-                prom.wait_for_scrape_after(time.time())
+                prom.wait_for_scrape_after(time.time(), jobs=tuple(jobs))
             yield prom
 
 
@@ -241,6 +283,25 @@ def test_stream_time_quantiles_are_positive_and_ordered(scraped, title):
     assert 0 < p50 <= p95 <= p99
 
 
+def test_ingest_outcomes_show_the_one_the_worker_made_ready(scraped):
+    (expr,) = panel_queries("Ingest outcomes")
+    counted = scraped.values(over_counters(expr), by="outcome")
+    assert counted.pop("ready") == 1
+    assert set(counted.values()) == {0}
+    assert scraped.values(expr, by="outcome")["ready"] > 0
+
+
+def test_ingest_duration_quantiles_are_positive_and_ordered(scraped):
+    queries = panel_queries("Ingest duration p50 / p95")
+    p50, p95 = (scraped.values(expr, by="")[""] for expr in queries)
+    assert 0 < p50 <= p95
+
+
+def test_ingest_queue_is_empty_once_the_worker_took_the_task(scraped):
+    (expr,) = panel_queries("Ingest queue length")
+    assert scraped.values(expr, by="") == {"": 0}
+
+
 def assert_alert_rules_loaded_and_quiet(prom: Prometheus) -> None:
     response = requests.get(f"{prom.url}/api/v1/rules", timeout=10).json()
     rules = [rule for group in response["data"]["groups"] for rule in group["rules"]]
@@ -251,6 +312,9 @@ def assert_alert_rules_loaded_and_quiet(prom: Prometheus) -> None:
         "ClipsDatabaseUnavailable",
         "ClipsEdgeDown",
         "ClipsEdgeMetricsDown",
+        "ClipsIngestFailing",
+        "ClipsIngestBacklog",
+        "ClipsWorkerDown",
     }
     assert all(rule["health"] == "ok" for rule in rules), rules
     assert all(rule["state"] == "inactive" for rule in rules), rules

@@ -51,6 +51,14 @@ def test_production_refuses_to_start_without_a_secret_key():
     assert "SECRET_KEY must be set" in result.stderr
 
 
+def test_a_worker_metrics_endpoint_without_a_multiprocess_dir_refuses_to_start():
+    """Its pool's processes count the tasks: the endpoint would show zeros."""
+    env = {**PRODUCTION_ENV, "WORKER_METRICS_BIND": "127.0.0.1:9808"}
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "WORKER_METRICS_BIND needs PROMETHEUS_MULTIPROC_DIR" in result.stderr
+
+
 @pytest.mark.django_db
 def test_media_is_not_served_directly(client):
     clip = ClipFactory()

@@ -157,6 +157,10 @@ def test_nginx_figures_are_exported_for_prometheus(replica):
     )
 
 
+def test_the_ingest_worker_serves_its_own_metrics(replica):
+    scraped_soon(replica.worker_url, 'clips_ingest_total{outcome="ready"}')
+
+
 def test_metrics_are_served_by_gunicorn_and_not_through_nginx(replica):
     assert requests.get(f"{replica.url}/metrics", timeout=10).status_code == 404
     metrics = requests.get(f"{replica.app_url}/metrics", timeout=10)

@@ -1,5 +1,6 @@
 """A real Celery worker against a real Redis: an upload to the app (gunicorn, not
-eager) is ingested by the worker process, and the app then streams its preview."""
+eager) is ingested by the worker process, and the app then streams its preview;
+the worker's own metrics endpoint counts the ingest, the app's shows the queue."""
 
 import subprocess
 import sys
@@ -39,7 +40,7 @@ def test_an_upload_is_ingested_by_the_worker_through_redis(tmp_path):
     with (
         redis_env() as broker,
         gunicorn(tmp_path, workers=1, extra_env=broker) as app,
-        celery_worker(tmp_path, extra_env=broker),
+        celery_worker(tmp_path, extra_env=broker) as worker,
     ):
         created = requests.post(
             f"{app.url}/api/v1/clips",
@@ -67,3 +68,12 @@ def test_an_upload_is_ingested_by_the_worker_through_redis(tmp_path):
         preview = requests.get(clip["stream_url"], timeout=10)
         assert preview.status_code == 200
         assert preview.headers["Content-Type"] == "audio/mpeg"
+
+        # Counted in the pool's child process, summed by the worker's parent.
+        counted = requests.get(f"{worker.url}/metrics", timeout=10).text
+        assert '\nclips_ingest_total{outcome="ready"} 1.0\n' in counted
+        assert "\nclips_ingest_duration_seconds_count 1.0\n" in counted
+        assert (
+            "\nclips_ingest_queue_length 0.0\n"
+            in requests.get(f"{app.url}/metrics", timeout=10).text
+        )
