@@ -101,13 +101,16 @@ def shared_database_url() -> str:
     )
 
 
-def site_create(workdir: Path) -> Path:
-    """Migrate and load the six sample clips (ids 1-6) into workdir; return it."""
+def site_create(workdir: Path, extra_env: dict[str, str] | None = None) -> Path:
+    """Migrate and load the six sample clips (ids 1-6) into workdir; return it.
+
+    extra_env adds to site_env(workdir), e.g. s3_server()'s bucket.
+    """
     for command in (["migrate", "--noinput"], ["loaddata", "sample_clips"]):
         subprocess.run(
             [sys.executable, "manage.py", *command, "-v0"],
             cwd=BASE_DIR,
-            env=site_env(workdir),
+            env=site_env(workdir) | (extra_env or {}),
             check=True,
             capture_output=True,
         )

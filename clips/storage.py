@@ -1,0 +1,38 @@
+"""Where files are kept: local MEDIA_ROOT or an S3-compatible bucket (settings).
+
+Everything else goes through Django's storage API; this module holds the two
+things that API does not say: a short-lived URL the bucket answers itself, and
+which storage errors mean "no such file".
+"""
+
+from botocore.exceptions import ClientError
+from django.conf import settings
+from django.core.files.storage import Storage
+from storages.backends.s3 import S3Storage
+
+# What storage.size(), get_modified_time() and open() raise: OSError from the
+# file system (and django-storages' open()), ClientError from the S3 API.
+STORAGE_ERRORS = (OSError, ClientError)
+
+
+def file_missing(error: Exception) -> bool:
+    """Whether a STORAGE_ERRORS error means the file is not there (else: an outage)."""
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code")
+        return code in {"404", "NoSuchKey"}
+    return isinstance(error, OSError)
+
+
+def presigned_url(storage: Storage, name: str, *, content_type: str) -> str | None:
+    """A GET URL for `name` valid CLIPS_S3_URL_SECONDS, or None off the bucket.
+
+    The bucket answers it with our content type whatever the object was stored
+    with, so a client sent there (CLIPS_S3_REDIRECT) gets the same one.
+    """
+    if not isinstance(storage, S3Storage):
+        return None
+    return storage.url(
+        name,
+        parameters={"ResponseContentType": content_type},
+        expire=settings.CLIPS_S3_URL_SECONDS,
+    )
