@@ -5,14 +5,24 @@ things that API does not say: a short-lived URL the bucket answers itself, and
 which storage errors mean "no such file".
 """
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.storage import Storage
 from storages.backends.s3 import S3Storage
 
-# What storage.size(), get_modified_time() and open() raise: OSError from the
-# file system (and django-storages' open()), ClientError from the S3 API.
-STORAGE_ERRORS = (OSError, ClientError)
+# What the storage raises: OSError from the file system (and django-storages'
+# open() of a missing object), ClientError for the S3 API's error answers,
+# BotoCoreError when there is no answer (connection, timeout, credentials).
+STORAGE_ERRORS = (OSError, ClientError, BotoCoreError)
+
+
+def error_reason(error: Exception) -> str:
+    """A storage error in a few words, without paths, keys or the bucket's name."""
+    if isinstance(error, ClientError):
+        return f"S3 {error.response.get('Error', {}).get('Code', 'error')}"
+    if isinstance(error, OSError):
+        return error.strerror or type(error).__name__
+    return type(error).__name__
 
 
 def file_missing(error: Exception) -> bool:

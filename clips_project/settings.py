@@ -189,13 +189,21 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or BASE_DIR / "media")
 # Seconds a presigned URL of the bucket is valid: nginx (or, with CLIPS_S3_REDIRECT,
 # the client) starts its request within them.
 CLIPS_S3_URL_SECONDS = envint("CLIPS_S3_URL_SECONDS", 60)
-# Audio, renditions and waveforms in an S3-compatible bucket (django-storages),
-# so that replicas on several machines share them; local MEDIA_ROOT otherwise.
-if AWS_STORAGE_BUCKET_NAME := os.environ.get("AWS_STORAGE_BUCKET_NAME", ""):
-    STORAGES["default"] = {
+
+
+def bucket_storage_from_env() -> dict | None:
+    """The S3 storage that AWS_STORAGE_BUCKET_NAME names, or None: local MEDIA_ROOT.
+
+    Audio, renditions and waveforms in an S3-compatible bucket (django-storages),
+    so that replicas on several machines share them.
+    """
+    bucket = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
+    if not bucket:
+        return None
+    return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "bucket_name": bucket,
             # Empty: AWS itself; MinIO, moto, Ceph... name theirs.
             "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
             "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
@@ -203,7 +211,7 @@ if AWS_STORAGE_BUCKET_NAME := os.environ.get("AWS_STORAGE_BUCKET_NAME", ""):
             "access_key": os.environ.get("AWS_ACCESS_KEY_ID") or None,
             "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
             # bucket.host names need DNS per bucket; MinIO and moto serve /bucket/key.
-            "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE", "path"),
+            "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE") or "path",
             "signature_version": "s3v4",
             # Private objects, read through presigned URLs only; no ACLs (buckets
             # with object ownership enforced refuse them).
@@ -214,6 +222,10 @@ if AWS_STORAGE_BUCKET_NAME := os.environ.get("AWS_STORAGE_BUCKET_NAME", ""):
             "file_overwrite": False,
         },
     }
+
+
+if bucket_storage := bucket_storage_from_env():
+    STORAGES["default"] = bucket_storage
 # Behind nginx (deploy/nginx/), the stream view answers with X-Accel-Redirect and
 # nginx sends the audio file (from disk, or proxied from the bucket's presigned
 # URL); off, Python sends it (make run, tests).

@@ -174,7 +174,11 @@ def test_the_offloaded_streams_are_sent_by_nginx(edge, site, storage_env):
 
 
 def test_the_internal_locations_are_not_reachable_from_outside(edge):
-    for prefix in ("/_protected/audio/", "/_protected/audio-whole/", "/_protected/bucket/"):
+    for prefix in (
+        "/_protected/audio/",
+        "/_protected/audio-whole/",
+        "/_protected/bucket/",
+    ):
         response = requests.get(f"{edge}{prefix}samples/ambient.mp3", timeout=10)
         assert response.status_code == 404
 
