@@ -47,11 +47,11 @@ def stream_handoff(
     if request.method != "GET" or "If-Match" in request.headers:
         return None
     redirect, offload = settings.CLIPS_S3_REDIRECT, settings.CLIPS_STREAM_OFFLOAD
-    url = (
-        storage.presigned_url(files, name, content_type=content_type)
-        if redirect or offload
-        else None
-    )
+    url = None
+    if redirect:
+        url = storage.presigned_url(files, name, content_type=content_type)
+    elif offload:
+        url = storage.presigned_url(files, name)
     if url and redirect:
         response = HttpResponseRedirect(url)
         # The URL expires within a minute: nobody may keep the redirect.

@@ -33,16 +33,17 @@ def file_missing(error: Exception) -> bool:
     return isinstance(error, OSError)
 
 
-def presigned_url(storage: Storage, name: str, *, content_type: str) -> str | None:
+def presigned_url(
+    storage: Storage, name: str, *, content_type: str | None = None
+) -> str | None:
     """A GET URL for `name` valid CLIPS_S3_URL_SECONDS, or None off the bucket.
 
-    The bucket answers it with our content type whatever the object was stored
-    with, so a client sent there (CLIPS_S3_REDIRECT) gets the same one.
+    With content_type, the bucket answers with it whatever the object was
+    stored with: for clients sent there (CLIPS_S3_REDIRECT); nginx puts ours on.
     """
     if not isinstance(storage, S3Storage):
         return None
+    parameters = {"ResponseContentType": content_type} if content_type else {}
     return storage.url(
-        name,
-        parameters={"ResponseContentType": content_type},
-        expire=settings.CLIPS_S3_URL_SECONDS,
+        name, parameters=parameters, expire=settings.CLIPS_S3_URL_SECONDS
     )

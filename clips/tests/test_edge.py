@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 import requests
 
@@ -24,6 +25,9 @@ from clips.tests.servers import BASE_DIR, gunicorn, s3_server, site_create, site
 RENDER = BASE_DIR / "deploy" / "nginx" / "render.py"
 
 STREAM = "/api/v1/clips/1/stream"
+# Clip 2 is ingested too; a test deletes its upload from storage.
+GONE = "/api/v1/clips/2/stream?format=original"
+GONE_NAME = "samples/electronic-beats.mp3"
 # Clip 1 is ingested: its preview (a rendition) is the default, its upload on request.
 STREAMS = {"preview": STREAM, "original": STREAM + "?format=original"}
 # The headers a client may act on; Date and Server differ and don't matter.
@@ -93,7 +97,7 @@ def site(tmp_path_factory, storage_env) -> Path:
     workdir = tmp_path_factory.mktemp("edge")
     site_create(workdir, storage_env)
     subprocess.run(
-        [sys.executable, "manage.py", "ingest", "1"],
+        [sys.executable, "manage.py", "ingest", "1", "2"],
         cwd=BASE_DIR,
         env=site_env(workdir) | storage_env,
         check=True,
@@ -171,6 +175,28 @@ def test_the_offloaded_streams_are_sent_by_nginx(edge, site, storage_env):
     location = "/_protected/bucket/" if storage_env else "/_protected/audio-whole/"
     assert f"{location}samples/ambient.mp3" in log
     assert f"{location}renditions/" in log
+
+
+def test_audio_gone_from_storage_is_404_through_nginx_too(
+    edge, app_alone, site, storage_env
+):
+    """The row knows the file, so the app hands over; nginx finds nothing there."""
+    if storage_env:
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=storage_env["AWS_S3_ENDPOINT_URL"],
+            region_name=storage_env["AWS_S3_REGION_NAME"],
+            aws_access_key_id=storage_env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=storage_env["AWS_SECRET_ACCESS_KEY"],
+        )
+        s3.delete_object(Bucket=storage_env["AWS_STORAGE_BUCKET_NAME"], Key=GONE_NAME)
+    else:
+        (site / "media" / GONE_NAME).unlink()
+    alone = requests.get(app_alone + GONE, timeout=10)
+    assert (alone.status_code, alone.json()["code"]) == (404, "audio_missing")
+    through_nginx = requests.get(edge + GONE, timeout=10)
+    assert through_nginx.status_code == 404
+    assert "xml" not in through_nginx.headers["Content-Type"]  # not the bucket's
 
 
 def test_the_internal_locations_are_not_reachable_from_outside(edge):
