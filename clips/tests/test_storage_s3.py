@@ -4,11 +4,14 @@ S3 API (moto's server), with the in-process app's STORAGES pointed at it.
 nginx streaming from the bucket is test_edge.py's, on both storages.
 """
 
+import hashlib
+import importlib
 from collections.abc import Iterator
 
 import boto3
 import pytest
 import requests
+from django.apps import apps as django_apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from clips.models import Clip, ClipStatus
@@ -187,3 +190,16 @@ def test_readiness_checks_the_bucket(bucket, db, client, settings):
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["storage"] == "Unavailable: S3 NoSuchBucket"
+
+
+def test_the_digest_backfill_migration_reads_the_bucket(bucket, curator_client):
+    backfill = importlib.import_module("clips.migrations.0006_audio_digest_backfill")
+    audio = tone("wav")
+    clip, gone = (_post(curator_client, data) for data in (audio, tone("flac")))
+    gone.audio_file.storage.delete(gone.audio_file.name)
+    assert clip.audio_digest == gone.audio_digest == ""  # not ingested
+    backfill.digest_existing_audio(django_apps, None)
+    clip.refresh_from_db()
+    gone.refresh_from_db()
+    assert clip.audio_digest == hashlib.sha256(audio).hexdigest()
+    assert gone.audio_digest == ""  # left for its first stream
