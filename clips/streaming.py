@@ -187,15 +187,6 @@ def _stream_file(
     partial = byte_range is not None
     byte_range = byte_range or ByteRange(0, size - 1)
 
-    if request.method == "GET":
-        plays.stream_play_record(
-            request,
-            clip=clip,
-            first_byte=byte_range.start,
-            length=byte_range.length,
-            size=size,
-        )
-
     content_type = stored.content_type or "application/octet-stream"
     handoff = offload.stream_handoff(
         request,
@@ -205,17 +196,28 @@ def _stream_file(
         content_type=content_type,
         headers=headers,
     )
-    if handoff is not None:
-        return handoff
-    if request.method == "HEAD":
-        response = HttpResponse(content_type=content_type)
-    else:
-        try:
+    audio = None
+    if handoff is None and request.method == "GET":
+        try:  # before the play: a file gone from storage is no listen
             audio = files.open(name, "rb")
         except storage.STORAGE_ERRORS as error:
             if not storage.file_missing(error):
                 raise
             return _audio_missing()
+
+    if request.method == "GET":
+        plays.stream_play_record(
+            request,
+            clip=clip,
+            first_byte=byte_range.start,
+            length=byte_range.length,
+            size=size,
+        )
+    if handoff is not None:
+        return handoff
+    if audio is None:  # HEAD
+        response = HttpResponse(content_type=content_type)
+    else:
         meter = metering.StreamMeter(source="file", started=started)
         response = FileResponse(_FileRange(audio, byte_range, meter))
         response.headers["Content-Type"] = content_type

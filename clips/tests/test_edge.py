@@ -14,7 +14,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 import requests
 
@@ -182,14 +181,8 @@ def test_audio_gone_from_storage_is_404_through_nginx_too(
 ):
     """The row knows the file, so the app hands over; nginx finds nothing there."""
     if storage_env:
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=storage_env["AWS_S3_ENDPOINT_URL"],
-            region_name=storage_env["AWS_S3_REGION_NAME"],
-            aws_access_key_id=storage_env["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=storage_env["AWS_SECRET_ACCESS_KEY"],
-        )
-        s3.delete_object(Bucket=storage_env["AWS_STORAGE_BUCKET_NAME"], Key=GONE_NAME)
+        bucket = storage_env["AWS_STORAGE_BUCKET_NAME"]
+        servers.s3_client(storage_env).delete_object(Bucket=bucket, Key=GONE_NAME)
     else:
         (site / "media" / GONE_NAME).unlink()
     alone = requests.get(app_alone + GONE, timeout=10)

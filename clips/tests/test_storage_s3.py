@@ -8,15 +8,15 @@ import hashlib
 import importlib
 from collections.abc import Iterator
 
-import boto3
 import pytest
 import requests
 from django.apps import apps as django_apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from clips.models import Clip, ClipStatus
+from clips.selectors import clip_stats
 from clips.tests.audio import tone
-from clips.tests.servers import s3_server
+from clips.tests.servers import s3_client, s3_server
 from clips.tests.test_admin import ADD_URL, form
 from clips_project import settings as project_settings
 
@@ -39,14 +39,7 @@ def bucket(settings, tmp_path, monkeypatch) -> Iterator[dict[str, str]]:
 
 def keys(env: dict[str, str]) -> list[str]:
     """The bucket's object names, through the S3 API itself."""
-    client = boto3.client(
-        "s3",
-        endpoint_url=env["AWS_S3_ENDPOINT_URL"],
-        region_name=env["AWS_S3_REGION_NAME"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
-    listed = client.list_objects_v2(Bucket=env["AWS_STORAGE_BUCKET_NAME"])
+    listed = s3_client(env).list_objects_v2(Bucket=env["AWS_STORAGE_BUCKET_NAME"])
     return sorted(item["Key"] for item in listed.get("Contents", []))
 
 
@@ -175,6 +168,7 @@ def test_audio_deleted_from_the_bucket_is_404(bucket, upload, client):
     response = stream(client, clip)
     assert response.status_code == 404
     assert response.json()["code"] == "audio_missing"
+    assert clip_stats(clip=clip).play_count == 0
 
 
 def test_readiness_checks_the_bucket(bucket, db, client, settings):
