@@ -224,8 +224,7 @@ def bucket_storage_from_env() -> dict | None:
     }
 
 
-if bucket_storage := bucket_storage_from_env():
-    STORAGES["default"] = bucket_storage
+STORAGES["default"] = bucket_storage_from_env() or STORAGES["default"]
 # Behind nginx (deploy/nginx/), the stream view answers with X-Accel-Redirect and
 # nginx sends the audio file (from disk, or proxied from the bucket's presigned
 # URL); off, Python sends it (make run, tests).
