@@ -24,7 +24,7 @@ from health_check.base import HealthCheck
 from health_check.checks import Database, Storage
 from health_check.exceptions import ServiceUnavailable
 
-from clips import metrics
+from clips import metrics, storage
 from clips.errors import error_body, is_api, json_error, method_not_allowed
 
 # Seconds a client is asked to wait before retrying while the database is down.
@@ -35,16 +35,17 @@ RETRY_AFTER_SECONDS = 5
 class MediaStorage(Storage):
     """django-health-check's Storage check (save, read back and delete a file).
 
-    An OSError (MEDIA_ROOT missing its permissions, or not a directory) means the
-    storage is unavailable, not a bug in the check: named as such, without the
-    traceback the library logs for unexpected exceptions, and without the path.
+    An OSError (MEDIA_ROOT missing its permissions, or not a directory) or an S3
+    error (the bucket refuses the keys, or does not answer) means the storage is
+    unavailable, not a bug in the check: named as such, without the traceback
+    the library logs for unexpected exceptions, and without the path or bucket.
     """
 
     def run(self) -> None:
         try:
             super().run()
-        except OSError as exc:
-            raise ServiceUnavailable(exc.strerror or type(exc).__name__) from exc
+        except storage.STORAGE_ERRORS as exc:
+            raise ServiceUnavailable(storage.error_reason(exc)) from exc
 
 
 # /readyz: the database answers a query, and media storage can be written and read.

@@ -15,7 +15,7 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
-from clips import audio_analysis
+from clips import audio_analysis, storage
 from clips.models import (
     MAX_DURATION_SECONDS,
     Clip,
@@ -135,8 +135,9 @@ def _original_copy(clip: Clip, path: Path) -> tuple[int, str]:
                 copy.write(block)
     except requests.RequestException as error:
         raise IngestRetry(f"The audio origin did not answer: {error}") from error
-    except OSError as error:
-        raise IngestRetry(f"The audio could not be read: {error}") from error
+    except storage.STORAGE_ERRORS as error:
+        reason = storage.error_reason(error)
+        raise IngestRetry(f"The audio could not be read: {reason}") from error
     return size, digest.hexdigest()
 
 
@@ -165,13 +166,14 @@ def _rendition_store(
     with path.open("rb") as data:
         digest = hashlib.file_digest(data, "sha256").hexdigest()
     stored = f"renditions/{digest[:2]}/{digest}{extension}"
-    storage = Rendition._meta.get_field("file").storage
+    files = Rendition._meta.get_field("file").storage
     try:
-        if not storage.exists(stored):
+        if not files.exists(stored):
             with path.open("rb") as data:
-                stored = storage.save(stored, File(data))
-    except OSError as error:
-        raise IngestRetry(f"The storage failed: {error}") from error
+                stored = files.save(stored, File(data))
+    except storage.STORAGE_ERRORS as error:
+        reason = storage.error_reason(error)
+        raise IngestRetry(f"The storage failed: {reason}") from error
     return Rendition(
         name=name,
         file=stored,

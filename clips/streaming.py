@@ -4,18 +4,18 @@ A plain Django view, not DRF: it returns bytes, not representations. Remote
 clips are relayed by clips.relay; what a play is, is decided by clips.plays.
 """
 
+import datetime
 import math
 import os
 import time
 from dataclasses import dataclass
-from urllib.parse import quote
 
-from django.conf import settings
+from django.core.files.storage import Storage
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.utils.http import http_date
 from django.views.decorators.csrf import csrf_exempt
 
-from clips import metering, plays, ranges, relay, selectors, services
+from clips import metering, offload, plays, ranges, relay, selectors, services, storage
 from clips.errors import json_error, method_not_allowed, stream_error
 from clips.models import Clip, ClipStatus, RenditionName
 from clips.ranges import ByteRange, RangeNotSatisfiable, Validators
@@ -111,12 +111,18 @@ FORMAT_ORIGINAL = "original"
 
 @dataclass(frozen=True)
 class _Stored:
-    """Audio in storage, as the stream sends it."""
+    """Audio in storage, as the stream sends it, with what the database knows of it.
 
-    storage: object
+    What it does not know yet is asked of the storage (a round trip to the
+    bucket), so an ingested clip's stream costs none.
+    """
+
+    files: Storage
     name: str
     content_type: str
     digest: str | None  # None: worked out (and kept) on first stream
+    size: int | None
+    modified: datetime.datetime | None  # when the ingest read it
 
 
 def _stored_audio(clip: Clip, audio_format: str) -> _Stored | None:
@@ -127,33 +133,40 @@ def _stored_audio(clip: Clip, audio_format: str) -> _Stored | None:
     for name in wanted:
         if rendition := selectors.rendition_get(clip=clip, name=name):
             return _Stored(
-                storage=rendition.file.storage,
+                files=rendition.file.storage,
                 name=rendition.file.name,
                 content_type=rendition.content_type,
                 digest=rendition.digest,
+                size=rendition.size_bytes,
+                modified=clip.ingested_at,  # the ingest wrote it then
             )
     if clip.is_remote:
         return None
+    # Once the ingest has read this very file (new audio makes the clip pending
+    # again), its row knows the facts; before, the storage is asked.
+    ingested = bool(clip.ingested_at and clip.audio_digest)
     return _Stored(
-        storage=clip.audio_file.storage,
+        files=clip.audio_file.storage,
         name=clip.audio_file.name,
         content_type=clip.content_type,
-        digest=None,
+        digest=clip.audio_digest or None,
+        size=clip.size_bytes if ingested else None,
+        modified=clip.ingested_at if ingested else None,
     )
 
 
 def _stream_file(
     request: HttpRequest, clip: Clip, stored: _Stored, started: float
 ) -> HttpResponse:
-    storage, name = stored.storage, stored.name
+    files, name = stored.files, stored.name
     try:
-        size = storage.size(name)
-        modified = int(storage.get_modified_time(name).timestamp())
+        size = stored.size if stored.size is not None else files.size(name)
+        modified = int((stored.modified or files.get_modified_time(name)).timestamp())
         digest = stored.digest or services.clip_audio_digest(clip=clip)
-    except OSError:
-        return stream_error(
-            404, code="audio_missing", detail="This clip's audio file is missing."
-        )
+    except storage.STORAGE_ERRORS as error:
+        if not storage.file_missing(error):
+            raise
+        return _audio_missing()
     etag = f'"{digest[:32]}"'
     validators = Validators(etag=etag, last_modified=modified)
     headers = {
@@ -174,6 +187,24 @@ def _stream_file(
     partial = byte_range is not None
     byte_range = byte_range or ByteRange(0, size - 1)
 
+    content_type = stored.content_type or "application/octet-stream"
+    handoff = offload.stream_handoff(
+        request,
+        files=files,
+        name=name,
+        byte_range=byte_range if partial else None,
+        content_type=content_type,
+        headers=headers,
+    )
+    audio = None
+    if handoff is None and request.method == "GET":
+        try:  # before the play: a file gone from storage is no listen
+            audio = files.open(name, "rb")
+        except storage.STORAGE_ERRORS as error:
+            if not storage.file_missing(error):
+                raise
+            return _audio_missing()
+
     if request.method == "GET":
         plays.stream_play_record(
             request,
@@ -182,15 +213,13 @@ def _stream_file(
             length=byte_range.length,
             size=size,
         )
-
-    content_type = stored.content_type or "application/octet-stream"
-    if _offloaded(request):
-        return _offload(name, partial=partial, content_type=content_type, etag=etag)
-    if request.method == "HEAD":
+    if handoff is not None:
+        return handoff
+    if audio is None:  # HEAD
         response = HttpResponse(content_type=content_type)
     else:
         meter = metering.StreamMeter(source="file", started=started)
-        response = FileResponse(_FileRange(storage.open(name, "rb"), byte_range, meter))
+        response = FileResponse(_FileRange(audio, byte_range, meter))
         response.headers["Content-Type"] = content_type
     response.status_code = 206 if partial else 200
     headers["Content-Length"] = str(byte_range.length)
@@ -199,33 +228,10 @@ def _stream_file(
     return _with_headers(response, headers)
 
 
-# nginx's internal locations (deploy/nginx/clips.conf.template): one honours the
-# client's Range, the other sends the whole file whatever the client asked.
-OFFLOAD_RANGE_PREFIX = "/_protected/audio/"
-OFFLOAD_WHOLE_PREFIX = "/_protected/audio-whole/"
-
-
-def _offloaded(request: HttpRequest) -> bool:
-    """Whether nginx sends this answer's bytes.
-
-    Not for HEAD (no bytes) nor If-Match: nginx checks If-Match before it
-    knows our ETag, so it would refuse what Django has already accepted.
-    """
-    return (
-        settings.CLIPS_STREAM_OFFLOAD
-        and request.method == "GET"
-        and "If-Match" not in request.headers
+def _audio_missing() -> HttpResponse:
+    return stream_error(
+        404, code="audio_missing", detail="This clip's audio file is missing."
     )
-
-
-def _offload(name: str, *, partial: bool, content_type: str, etag: str) -> HttpResponse:
-    """Hand the body to nginx: everything but the bytes is decided already."""
-    prefix = OFFLOAD_RANGE_PREFIX if partial else OFFLOAD_WHOLE_PREFIX
-    response = HttpResponse(content_type=content_type)
-    response.headers["X-Accel-Redirect"] = prefix + quote(name)
-    response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = "no-cache"
-    return response
 
 
 def _with_headers(response: HttpResponse, headers: dict[str, str]) -> HttpResponse:

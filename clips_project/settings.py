@@ -186,9 +186,52 @@ STORAGES = {
 FIXTURE_DIRS = [BASE_DIR / "fixtures"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or BASE_DIR / "media")
+# Seconds a presigned URL of the bucket is valid: nginx (or, with CLIPS_S3_REDIRECT,
+# the client) starts its request within them.
+CLIPS_S3_URL_SECONDS = envint("CLIPS_S3_URL_SECONDS", 60)
+
+
+def bucket_storage_from_env() -> dict | None:
+    """The S3 storage that AWS_STORAGE_BUCKET_NAME names, or None: local MEDIA_ROOT.
+
+    Audio, renditions and waveforms in an S3-compatible bucket (django-storages),
+    so that replicas on several machines share them.
+    """
+    bucket = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
+    if not bucket:
+        return None
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            # Empty: AWS itself; MinIO, moto, Ceph... name theirs.
+            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("AWS_S3_REGION_NAME") or None,
+            # Empty: boto3's own chain (instance role, ~/.aws, AWS_* variables).
+            "access_key": os.environ.get("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
+            # bucket.host names need DNS per bucket; MinIO and moto serve /bucket/key.
+            "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE") or "path",
+            "signature_version": "s3v4",
+            # Private objects, read through presigned URLs only; no ACLs (buckets
+            # with object ownership enforced refuse them).
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": CLIPS_S3_URL_SECONDS,
+            # A name taken gets a suffix, as on disk: never another clip's audio.
+            "file_overwrite": False,
+        },
+    }
+
+
+STORAGES["default"] = bucket_storage_from_env() or STORAGES["default"]
 # Behind nginx (deploy/nginx/), the stream view answers with X-Accel-Redirect and
-# nginx sends the audio file; off, Python sends it (make run, tests).
+# nginx sends the audio file (from disk, or proxied from the bucket's presigned
+# URL); off, Python sends it (make run, tests).
 CLIPS_STREAM_OFFLOAD = envbool("CLIPS_STREAM_OFFLOAD", False)
+# With the bucket: answer a stream with a 302 to its presigned URL instead (a CDN,
+# or clients that may reach the bucket themselves). Django still decides first.
+CLIPS_S3_REDIRECT = envbool("CLIPS_S3_REDIRECT", False)
 # Uploaded clips are capped; the stream view never reads a whole file into memory.
 CLIPS_MAX_UPLOAD_BYTES = envint("CLIPS_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import NoReturn
 
+import boto3
 import pytest
 import redis
 import requests
@@ -101,13 +102,16 @@ def shared_database_url() -> str:
     )
 
 
-def site_create(workdir: Path) -> Path:
-    """Migrate and load the six sample clips (ids 1-6) into workdir; return it."""
+def site_create(workdir: Path, extra_env: dict[str, str] | None = None) -> Path:
+    """Migrate and load the six sample clips (ids 1-6) into workdir; return it.
+
+    extra_env adds to site_env(workdir), e.g. s3_server()'s bucket.
+    """
     for command in (["migrate", "--noinput"], ["loaddata", "sample_clips"]):
         subprocess.run(
             [sys.executable, "manage.py", *command, "-v0"],
             cwd=BASE_DIR,
-            env=site_env(workdir),
+            env=site_env(workdir) | (extra_env or {}),
             check=True,
             capture_output=True,
         )
@@ -341,6 +345,17 @@ def s3_server(workdir: Path) -> Iterator[dict[str, str]]:
         )
         response.raise_for_status()
         yield env
+
+
+def s3_client(env: dict[str, str]):
+    """A boto3 client of s3_server()'s, to look at or change the bucket directly."""
+    return boto3.client(
+        "s3",
+        endpoint_url=env["AWS_S3_ENDPOINT_URL"],
+        region_name=env["AWS_S3_REGION_NAME"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
 
 
 @contextmanager

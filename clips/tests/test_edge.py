@@ -3,6 +3,8 @@
 The same requests go to the app alone (Python sends the bytes) and through the
 shipped nginx config with CLIPS_STREAM_OFFLOAD on (X-Accel-Redirect); status,
 headers that describe the bytes, and the bytes themselves must be identical.
+Every test on a site runs twice: audio on local disk, and in an S3 bucket (moto's
+server), which nginx fetches through presigned URLs.
 """
 
 import importlib.util
@@ -15,12 +17,16 @@ from pathlib import Path
 import pytest
 import requests
 
+from clips import sample_audio
 from clips.tests import servers
-from clips.tests.servers import BASE_DIR, gunicorn, site_create, site_env
+from clips.tests.servers import BASE_DIR, gunicorn, s3_server, site_create, site_env
 
 RENDER = BASE_DIR / "deploy" / "nginx" / "render.py"
 
 STREAM = "/api/v1/clips/1/stream"
+# Clip 2 is ingested too; a test deletes its upload from storage.
+GONE = "/api/v1/clips/2/stream?format=original"
+GONE_NAME = "samples/electronic-beats.mp3"
 # Clip 1 is ingested: its preview (a rendition) is the default, its upload on request.
 STREAMS = {"preview": STREAM, "original": STREAM + "?format=original"}
 # The headers a client may act on; Date and Server differ and don't matter.
@@ -75,14 +81,24 @@ REQUESTS = [
 ]
 
 
+@pytest.fixture(scope="module", params=["disk", "bucket"])
+def storage_env(request, tmp_path_factory) -> Iterator[dict[str, str]]:
+    """Where the site keeps its audio: MEDIA_ROOT, or an S3 server's bucket."""
+    if request.param == "disk":
+        yield {}
+        return
+    with s3_server(tmp_path_factory.mktemp("s3")) as env:
+        yield env
+
+
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
+def site(tmp_path_factory, storage_env) -> Path:
     workdir = tmp_path_factory.mktemp("edge")
-    site_create(workdir)
+    site_create(workdir, storage_env)
     subprocess.run(
-        [sys.executable, "manage.py", "ingest", "1"],
+        [sys.executable, "manage.py", "ingest", "1", "2"],
         cwd=BASE_DIR,
-        env=site_env(workdir),
+        env=site_env(workdir) | storage_env,
         check=True,
         capture_output=True,
     )
@@ -91,15 +107,16 @@ def site(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def app_alone(site) -> Iterator[str]:
-    with gunicorn(site, workers=1, extra_env={"CLIPS_THROTTLE_STREAM": ""}) as app:
+def app_alone(site, storage_env) -> Iterator[str]:
+    extra_env = {"CLIPS_THROTTLE_STREAM": "", **storage_env}
+    with gunicorn(site, workers=1, extra_env=extra_env) as app:
         yield app.url
 
 
 @pytest.fixture(scope="module")
-def edge(site) -> Iterator[str]:
+def edge(site, storage_env) -> Iterator[str]:
     """gunicorn with the offload on, behind the shipped nginx config."""
-    with servers.edge(site) as (_, server):
+    with servers.edge(site, extra_env=storage_env) as (_, server):
         yield server.url
 
 
@@ -140,21 +157,47 @@ def test_nginx_sends_what_the_app_would(
     assert answer(edge, method, filled, STREAMS[rendition]) == expected
 
 
-def test_the_offloaded_streams_are_sent_by_nginx(edge, site):
+def test_the_offloaded_streams_are_sent_by_nginx(edge, site, storage_env):
     original = requests.get(edge + STREAMS["original"], timeout=30)
     assert original.status_code == 200
-    assert original.content == (site / "media" / "samples" / "ambient.mp3").read_bytes()
+    assert original.content == sample_audio.SHIPPED["samples/ambient.mp3"].read_bytes()
     preview = requests.get(edge + STREAMS["preview"], timeout=30)
     assert preview.status_code == 200
     assert preview.headers["Content-Type"] == "audio/mpeg"
     assert preview.content != original.content
+    # Nothing of the bucket's own: the same headers as from disk.
+    assert set(preview.headers) == {
+        *("Server", "Date", "Connection", "Content-Type", "Content-Length"),
+        *("Cache-Control", "ETag", "Last-Modified", "Accept-Ranges"),
+    }
     log = next(site.glob("nginx-*/access.log")).read_text()
-    assert "/_protected/audio-whole/samples/ambient.mp3" in log
-    assert "/_protected/audio-whole/renditions/" in log
+    location = "/_protected/bucket/" if storage_env else "/_protected/audio-whole/"
+    assert f"{location}samples/ambient.mp3" in log
+    assert f"{location}renditions/" in log
+
+
+def test_audio_gone_from_storage_is_404_through_nginx_too(
+    edge, app_alone, site, storage_env
+):
+    """The row knows the file, so the app hands over; nginx finds nothing there."""
+    if storage_env:
+        bucket = storage_env["AWS_STORAGE_BUCKET_NAME"]
+        servers.s3_client(storage_env).delete_object(Bucket=bucket, Key=GONE_NAME)
+    else:
+        (site / "media" / GONE_NAME).unlink()
+    alone = requests.get(app_alone + GONE, timeout=10)
+    assert (alone.status_code, alone.json()["code"]) == (404, "audio_missing")
+    through_nginx = requests.get(edge + GONE, timeout=10)
+    assert through_nginx.status_code == 404
+    assert "xml" not in through_nginx.headers["Content-Type"]  # not the bucket's
 
 
 def test_the_internal_locations_are_not_reachable_from_outside(edge):
-    for prefix in ("/_protected/audio/", "/_protected/audio-whole/"):
+    for prefix in (
+        "/_protected/audio/",
+        "/_protected/audio-whole/",
+        "/_protected/bucket/",
+    ):
         response = requests.get(f"{edge}{prefix}samples/ambient.mp3", timeout=10)
         assert response.status_code == 404
 

@@ -98,10 +98,13 @@ def project_copy(parent: Path) -> Path:
     return project
 
 
-def compose_config(project: Path) -> subprocess.CompletedProcess:
-    """`compose config` with no variable from this shell: only the project's .env."""
+def compose_config(project: Path, *files: str) -> subprocess.CompletedProcess:
+    """`compose config` with no variable from this shell: only the project's .env.
+
+    files: the compose files (-f), if not docker-compose.yml alone.
+    """
     return subprocess.run(
-        [*compose_command(), "config"],
+        [*compose_command(), *(f"--file={name}" for name in files), "config"],
         cwd=project,
         env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/")},
         capture_output=True,
@@ -111,8 +114,8 @@ def compose_config(project: Path) -> subprocess.CompletedProcess:
     )
 
 
-def resolve(project: Path) -> dict:
-    result = compose_config(project)
+def resolve(project: Path, *files: str) -> dict:
+    result = compose_config(project, *files)
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
 

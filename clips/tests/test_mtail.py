@@ -16,6 +16,7 @@ from clips.tests.servers import MTAIL_FLAGS, MTAIL_PROGRAMS, require_tool
 
 WHOLE = "/_protected/audio-whole/samples/rain.mp3"
 RANGE = "/_protected/audio/samples/jazz%20piano.mp3"
+BUCKET = "/_protected/bucket/samples/rain.mp3"
 # log_format clips: [time] "METHOD $uri" $status $body_bytes_sent
 # $sent_http_content_length $request_time $upstream_response_time
 LOG = [
@@ -29,6 +30,7 @@ LOG = [
     '"POST /api/v1/clips" 502 157 157 0.001 0.000',
     '"GET /static/clips.css" 200 1200 1200 0.000 -',
     '"HEAD /api/v1/clips/1/stream" 200 0 417186 0.004 0.004',
+    f'"GET {BUCKET}" 206 100 100 0.012 0.003 : 0.008',  # the app, then the bucket
 ]
 
 
@@ -82,6 +84,7 @@ def test_requests_are_counted_by_location_and_status_class(exported):
         (("location", "app"), ("status_class", "2xx")): 3,
         (("location", "app"), ("status_class", "5xx")): 1,
         (("location", "static"), ("status_class", "2xx")): 1,
+        (("location", "audio-bucket"), ("status_class", "2xx")): 1,
     }
 
 
@@ -91,6 +94,7 @@ def test_body_bytes_are_counted_by_location(exported):
         (("location", "audio-range"),): 100 + 4096,
         (("location", "app"),): 69 + 417186 + 3216 + 157,
         (("location", "static"),): 1200,
+        (("location", "audio-bucket"),): 100,
     }
 
 
@@ -102,6 +106,7 @@ def test_only_offloaded_streams_are_timed(exported):
         assert by_labels(exported, name) == {
             (("location", "audio-whole"),): 2,
             (("location", "audio-range"),): 2,
+            (("location", "audio-bucket"),): 1,
         }
 
 
@@ -115,6 +120,7 @@ def test_first_byte_is_the_app_answer_and_a_retry_counts_its_last_attempt(export
     sums = by_labels(exported, "clips_edge_stream_first_byte_seconds_sum")
     assert sums[(("location", "audio-whole"),)] == pytest.approx(0.060 + 0.004)
     assert sums[(("location", "audio-range"),)] == pytest.approx(0.001 + 0.002)
+    assert sums[(("location", "audio-bucket"),)] == pytest.approx(0.003 + 0.008)
 
 
 def test_a_stream_cut_short_is_a_listener_gone(exported):

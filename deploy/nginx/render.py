@@ -24,6 +24,17 @@ DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 # nginx's stub_status listens here in DIR unless --status-listen says otherwise;
 # prometheus-nginx-exporter reads it as unix:DIR/status.sock:/stub_status.
 STATUS_SOCKET = "status.sock"
+# Where nginx checks an https bucket's certificate (Debian's and Alpine's bundle).
+CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
+
+
+def system_resolver(resolv_conf: Path = Path("/etc/resolv.conf")) -> str:
+    """The machine's first name server, for nginx to look up the bucket's host."""
+    for line in resolv_conf.read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "nameserver":
+            return f"[{fields[1]}]" if ":" in fields[1] else fields[1]
+    return "127.0.0.1"
 
 
 def max_body(upload_bytes: int) -> str:
@@ -70,6 +81,11 @@ def main() -> None:
         "--status-listen",
         help="stub_status' listener (default: unix:DIR/status.sock)",
     )
+    parser.add_argument(
+        "--resolver",
+        help="name server for the bucket's host (default: /etc/resolv.conf's first)",
+    )
+    parser.add_argument("--ca-file", default=CA_FILE, help="CAs of an https bucket")
     args = parser.parse_args()
     directory = args.directory.resolve()
     config = render(
@@ -83,6 +99,8 @@ def main() -> None:
             "CLIPS_ACCESS_LOG": args.access_log,
             "CLIPS_STATUS_LISTEN": args.status_listen
             or f"unix:{directory / STATUS_SOCKET}",
+            "CLIPS_RESOLVER": args.resolver or system_resolver(),
+            "CLIPS_S3_CA_FILE": args.ca_file,
         },
     )
     sys.stdout.write(f"{config}\n")
