@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,12 +252,12 @@ def prometheus(workdir: Path, config: Path) -> AbstractContextManager[Process]:
 
 @contextmanager
 def nginx(
-    workdir: Path, *, upstream: str, media_root: Path, static_root: Path
+    workdir: Path, *, upstreams: Sequence[str], media_root: Path, static_root: Path
 ) -> Iterator[Process]:
-    """The shipped deploy/nginx config, rendered for a free port, before `upstream`.
+    """The shipped deploy/nginx config, rendered for a free port, before `upstreams`.
 
-    upstream is gunicorn's host:port; media_root and static_root as the app has
-    them, since nginx sends those files itself.
+    upstreams are the gunicorns' host:port, one per replica; media_root and
+    static_root as the app has them, since nginx sends those files itself.
     """
     binary = require_tool("nginx", package="nginx")
     port = free_port()
@@ -268,7 +268,7 @@ def nginx(
             *render,
             str(directory),
             f"--listen=127.0.0.1:{port}",
-            f"--upstream={upstream}",
+            *(f"--upstream={upstream}" for upstream in upstreams),
             f"--media-root={media_root}",
             f"--static-root={static_root}",
             f"--access-log={directory / 'access.log'}",
@@ -409,7 +409,7 @@ def edge(
         ) as app,
         nginx(
             workdir,
-            upstream=app.url.removeprefix("http://"),
+            upstreams=[app.url.removeprefix("http://")],
             media_root=workdir / "media",
             static_root=workdir / "static",
         ) as server,
