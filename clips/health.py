@@ -1,13 +1,14 @@
-"""The service's health: the probes /healthz and /readyz, and what a request gets
-while the database cannot be reached.
+"""The service's health: the probes /healthz and /readyz, Prometheus' /metrics,
+and what a request gets while the database cannot be reached.
 
-The probes are answered by a middleware placed before SecurityMiddleware and
-CommonMiddleware, so they work whatever ALLOWED_HOSTS and SECURE_SSL_REDIRECT say:
-Docker asks 127.0.0.1 and Kubernetes a pod IP, over plain http, with a Host that
-production does not list. They read nothing a client sends but the path, build no
-URL from the Host, never reach a view (so no rate limit applies and the dashboard's
-per-view request rates never count them), and say only which check failed and
-the library's short reason.
+The probes and /metrics are answered by a middleware placed before
+SecurityMiddleware and CommonMiddleware, so they work whatever ALLOWED_HOSTS and
+SECURE_SSL_REDIRECT say: Docker asks 127.0.0.1, Kubernetes a pod IP, and
+Prometheus each replica by the address its DNS discovery found, over plain http,
+with a Host that production does not list. They read nothing a client sends but
+the path, build no URL from the Host, never reach a view (so no rate limit applies
+and the dashboard's per-view request rates never count them), and the probes say
+only which check failed and the library's short reason.
 """
 
 import asyncio
@@ -20,6 +21,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.utils.cache import add_never_cache_headers
 from django.utils.log import log_response
+from django_prometheus.exports import ExportToDjangoView
 from health_check.base import HealthCheck
 from health_check.checks import Database, Storage
 from health_check.exceptions import ServiceUnavailable
@@ -105,11 +107,13 @@ def _readyz(request: HttpRequest) -> HttpResponse:
 PROBES: dict[str, Callable[[HttpRequest], HttpResponse]] = {
     "/healthz": _healthz,
     "/readyz": _readyz,
+    # Every gunicorn worker's figures (PROMETHEUS_MULTIPROC_DIR), summed.
+    "/metrics": ExportToDjangoView,
 }
 
 
 class ProbeMiddleware:
-    """Answers /healthz and /readyz before any other middleware sees the request."""
+    """Answers the PROBES before any other middleware sees the request."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

@@ -23,8 +23,6 @@ urlpatterns = [
         SpectacularRedocView.as_view(url_name="openapi-json"),
         name="redoc-root",
     ),
-    # /metrics for Prometheus (exempt from the https redirect in settings).
-    path("", include("django_prometheus.urls")),
     # The listener's pages.
     path("", pages.catalogue, name="catalogue"),
     path("clips/<int:pk>/", pages.clip_page, name="clip-page"),
