@@ -101,13 +101,16 @@ def shared_database_url() -> str:
     )
 
 
-def site_create(workdir: Path) -> Path:
-    """Migrate and load the six sample clips (ids 1-6) into workdir; return it."""
+def site_create(workdir: Path, *, extra_env: dict[str, str] | None = None) -> Path:
+    """Migrate and load the six sample clips (ids 1-6) into workdir; return it.
+
+    extra_env overrides site_env(workdir), e.g. another DATABASE_URL.
+    """
     for command in (["migrate", "--noinput"], ["loaddata", "sample_clips"]):
         subprocess.run(
             [sys.executable, "manage.py", *command, "-v0"],
             cwd=BASE_DIR,
-            env=site_env(workdir),
+            env=site_env(workdir) | (extra_env or {}),
             check=True,
             capture_output=True,
         )
@@ -196,10 +199,12 @@ def gunicorn(
     workers: int,
     metrics_dir: Path | None = None,
     extra_env: dict[str, str] | None = None,
+    group: bool = False,
 ) -> Iterator[Process]:
     """The app as in production: clips_project/gunicorn.py, several workers.
 
-    extra_env overrides site_env(workdir), e.g. another DATABASE_URL.
+    extra_env overrides site_env(workdir), e.g. another DATABASE_URL. group: the
+    master and its workers in a process group of their own, which a test may kill.
     """
     port = free_port()
     env = {
@@ -216,6 +221,7 @@ def gunicorn(
         ready_path="/healthz",
         env=env,
         log=workdir / f"gunicorn-{port}.log",
+        group=group,
     ) as app:
         yield app
 
