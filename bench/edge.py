@@ -181,15 +181,11 @@ def setup_django() -> None:
     django.setup()
 
 
-def seed() -> dict:
-    """The samples, a catalogue of a thousand clips and the WAV clips, added as a
-    curator adds an upload (clip_create); the WAV clips by their WAV_CLIPS key."""
-    from django.core.files.uploadedfile import UploadedFile
+def seed_catalogue() -> None:
+    """The samples and a catalogue of a thousand clips standing for them."""
     from django.core.management import call_command
-    from django.db import connection
 
-    from clips.models import Clip, Genre
-    from clips.services import clip_create
+    from clips.models import Clip
 
     call_command("migrate", verbosity=0)
     call_command("loaddata", "sample_clips", verbosity=0)
@@ -202,6 +198,18 @@ def seed() -> dict:
         )
         for n, sample in zip(range(CATALOGUE_CLIPS), itertools.cycle(samples))
     )
+
+
+def seed() -> dict:
+    """The catalogue and the WAV clips, added as a curator adds an upload
+    (clip_create); the WAV clips by their WAV_CLIPS key."""
+    from django.core.files.uploadedfile import UploadedFile
+    from django.db import connection
+
+    from clips.models import Genre
+    from clips.services import clip_create
+
+    seed_catalogue()
     clips = {}
     for key, size in WAV_CLIPS.items():
         wav = OUT / "wav" / f"clip-{size // MB}mb.wav"
