@@ -172,9 +172,9 @@ class Probe:
 # --- setting up ---------------------------------------------------------------
 
 
-def setup_django() -> None:
-    """Django in this process, on this benchmark's database: to seed and to meter."""
-    os.environ.update(BASE_ENV, DJANGO_SETTINGS_MODULE="clips_project.settings")
+def setup_django(env: dict[str, str] = BASE_ENV) -> None:
+    """Django in this process, on a benchmark's database: to seed and to meter."""
+    os.environ.update(env, DJANGO_SETTINGS_MODULE="clips_project.settings")
     sys.path.insert(0, str(ROOT))
     import django
 
@@ -249,25 +249,31 @@ def gunicorn(port: int, *, offload: bool) -> tuple[list[str], dict[str, str]]:
     }
 
 
-def edge_nginx(port: int, upstream: int) -> list[str]:
-    """The shipped config, rendered as make serve and the tests render it."""
-    directory = OUT / "edge-nginx"
-    (OUT / "static").mkdir(exist_ok=True)
+def rendered_nginx(
+    directory: Path, port: int, upstreams: list[int], out: Path = OUT
+) -> list[str]:
+    """The shipped config in `directory`, rendered as make serve and the tests
+    render it, before gunicorns on `upstreams`, for out/media and out/static."""
+    (out / "static").mkdir(exist_ok=True)
     subprocess.run(
         [
             sys.executable,
             str(ROOT / "deploy" / "nginx" / "render.py"),
             str(directory),
             f"--listen={HOST}:{port}",
-            f"--upstream={HOST}:{upstream}",
-            f"--media-root={MEDIA}",
-            f"--static-root={OUT / 'static'}",
+            *(f"--upstream={HOST}:{upstream}" for upstream in upstreams),
+            f"--media-root={out / 'media'}",
+            f"--static-root={out / 'static'}",
             f"--access-log={directory / 'access.log'}",
         ],
         check=True,
         capture_output=True,
     )
     return ["nginx", "-c", str(directory / "nginx.conf"), "-e", "stderr"]
+
+
+def edge_nginx(port: int, upstream: int) -> list[str]:
+    return rendered_nginx(OUT / "edge-nginx", port, [upstream])
 
 
 def plain_nginx(port: int) -> list[str]:

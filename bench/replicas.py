@@ -16,7 +16,6 @@ Needs wrk and nginx. Everything it starts, it stops.
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -25,11 +24,15 @@ from pathlib import Path
 # bench/edge.py's seeding and run shape, bench/run.py's servers, wrk and report.
 from edge import (
     BACKENDS,
+    HOST,
+    ROOT,
     ROUNDS,
     WRK_CONNECTIONS,
     cpu_ms,
     free_ports,
+    rendered_nginx,
     seed_catalogue,
+    setup_django,
     started,
 )
 from run import (
@@ -51,9 +54,7 @@ from run import (
     DATABASE_URL as RUN_DATABASE_URL,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out-replicas"
-HOST = "127.0.0.1"
 DATABASE_URL = f"{RUN_DATABASE_URL.rsplit('/', 1)[0]}/clips_replicas_bench"
 # Production's settings behind nginx; rate limits off (every client is
 # 127.0.0.1) and the app's catalogue cache off, so each request is Django's work.
@@ -75,15 +76,6 @@ CATALOGUE_CACHE = "proxy_cache clips_catalogue;"
 COLUMNS = ["measure", "1 replica", "2 replicas", "2 / 1", "notes"]
 
 
-def setup_django() -> None:
-    """Django in this process, on this benchmark's database, to seed it."""
-    os.environ.update(BASE_ENV, DJANGO_SETTINGS_MODULE="clips_project.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
 def gunicorn(port: int) -> tuple[list[str], dict[str, str]]:
     """The command and environment of one replica, gunicorn as shipped."""
     config = ["-c", "clips_project/gunicorn.py"]
@@ -94,27 +86,13 @@ def gunicorn(port: int) -> tuple[list[str], dict[str, str]]:
 def front(port: int, upstreams: list[int]) -> list[str]:
     """The shipped nginx config before `upstreams`, its catalogue cache off."""
     directory = OUT / f"nginx-{len(upstreams)}"
-    (OUT / "static").mkdir(exist_ok=True)
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "deploy" / "nginx" / "render.py"),
-            str(directory),
-            f"--listen={HOST}:{port}",
-            *(f"--upstream={HOST}:{upstream}" for upstream in upstreams),
-            f"--media-root={OUT / 'media'}",
-            f"--static-root={OUT / 'static'}",
-            f"--access-log={directory / 'access.log'}",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    command = rendered_nginx(directory, port, upstreams, out=OUT)
     config = directory / "clips.conf"
     text = config.read_text()
     if CATALOGUE_CACHE not in text:
         sys.exit(f"bench: {CATALOGUE_CACHE} is gone from deploy/nginx; update me")
     config.write_text(text.replace(CATALOGUE_CACHE, "proxy_cache off;"))
-    return ["nginx", "-c", str(directory / "nginx.conf"), "-e", "stderr"]
+    return command
 
 
 def served(logs: list[Path]) -> list[int]:
@@ -214,7 +192,7 @@ def main() -> None:
     ensure_tools()
     shutil.rmtree(OUT, ignore_errors=True)
     (OUT / "media").mkdir(parents=True)
-    setup_django()
+    setup_django(BASE_ENV)
     recreate_database(DATABASE_URL)
     seed_catalogue()
     analyze()

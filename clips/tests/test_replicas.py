@@ -29,7 +29,6 @@ from pathlib import Path
 import pytest
 import requests
 from django.core.management import call_command
-from prometheus_client.parser import text_string_to_metric_families
 from requests.adapters import HTTPAdapter
 
 from clips.tests.audio import tone
@@ -46,6 +45,7 @@ from clips.tests.servers import (
     site_create,
     site_env,
 )
+from clips.tests.test_gunicorn_metrics import scraped_plays
 from clips.tests.test_monitoring_e2e import Prometheus, panel_queries, scrape_config
 
 # django_db: the replicas work on the test database, so pytest-django must make
@@ -294,17 +294,6 @@ def test_a_replica_killed_mid_run_loses_no_play_and_fails_no_listener(workdir, s
         assert streams_served(survivor, 3) > survivor_before_kill[0]
 
 
-def replica_streams(app: Process) -> float:
-    """clips_streams_total summed over a replica's own /metrics."""
-    text = requests.get(f"{app.url}/metrics", timeout=10).text
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "clips_streams_total"
-    )
-
-
 def wait_for_scrapes_of_all(prom: Prometheus, moment: float) -> None:
     """Until every replica's samples from a scrape after `moment` are in."""
     expr = (
@@ -334,6 +323,6 @@ def test_prometheus_scrapes_each_replica_and_the_dashboard_sums_them(cluster, wo
         assert sorted(up) == sorted(t.removeprefix("http://") for t in targets)
         assert set(up.values()) == {1}
         (total,) = panel_queries("Total streams")
-        per_replica = [replica_streams(app) for app in cluster.apps]
+        per_replica = [scraped_plays(app.url) for app in cluster.apps]
         assert all(streams > 0 for streams in per_replica)
         assert prom.values(total, by="") == {"": sum(per_replica)}
