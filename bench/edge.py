@@ -172,24 +172,20 @@ class Probe:
 # --- setting up ---------------------------------------------------------------
 
 
-def setup_django() -> None:
-    """Django in this process, on this benchmark's database: to seed and to meter."""
-    os.environ.update(BASE_ENV, DJANGO_SETTINGS_MODULE="clips_project.settings")
+def setup_django(env: dict[str, str] = BASE_ENV) -> None:
+    """Django in this process, on a benchmark's database: to seed and to meter."""
+    os.environ.update(env, DJANGO_SETTINGS_MODULE="clips_project.settings")
     sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
 
 
-def seed() -> dict:
-    """The samples, a catalogue of a thousand clips and the WAV clips, added as a
-    curator adds an upload (clip_create); the WAV clips by their WAV_CLIPS key."""
-    from django.core.files.uploadedfile import UploadedFile
+def seed_catalogue() -> None:
+    """The samples and a catalogue of a thousand clips standing for them."""
     from django.core.management import call_command
-    from django.db import connection
 
-    from clips.models import Clip, Genre
-    from clips.services import clip_create
+    from clips.models import Clip
 
     call_command("migrate", verbosity=0)
     call_command("loaddata", "sample_clips", verbosity=0)
@@ -202,6 +198,18 @@ def seed() -> dict:
         )
         for n, sample in zip(range(CATALOGUE_CLIPS), itertools.cycle(samples))
     )
+
+
+def seed() -> dict:
+    """The catalogue and the WAV clips, added as a curator adds an upload
+    (clip_create); the WAV clips by their WAV_CLIPS key."""
+    from django.core.files.uploadedfile import UploadedFile
+    from django.db import connection
+
+    from clips.models import Genre
+    from clips.services import clip_create
+
+    seed_catalogue()
     clips = {}
     for key, size in WAV_CLIPS.items():
         wav = OUT / "wav" / f"clip-{size // MB}mb.wav"
@@ -241,25 +249,31 @@ def gunicorn(port: int, *, offload: bool) -> tuple[list[str], dict[str, str]]:
     }
 
 
-def edge_nginx(port: int, upstream: int) -> list[str]:
-    """The shipped config, rendered as make serve and the tests render it."""
-    directory = OUT / "edge-nginx"
-    (OUT / "static").mkdir(exist_ok=True)
+def rendered_nginx(
+    directory: Path, port: int, upstreams: list[int], out: Path = OUT
+) -> list[str]:
+    """The shipped config in `directory`, rendered as make serve and the tests
+    render it, before gunicorns on `upstreams`, for out/media and out/static."""
+    (out / "static").mkdir(exist_ok=True)
     subprocess.run(
         [
             sys.executable,
             str(ROOT / "deploy" / "nginx" / "render.py"),
             str(directory),
             f"--listen={HOST}:{port}",
-            f"--upstream={HOST}:{upstream}",
-            f"--media-root={MEDIA}",
-            f"--static-root={OUT / 'static'}",
+            *(f"--upstream={HOST}:{upstream}" for upstream in upstreams),
+            f"--media-root={out / 'media'}",
+            f"--static-root={out / 'static'}",
             f"--access-log={directory / 'access.log'}",
         ],
         check=True,
         capture_output=True,
     )
     return ["nginx", "-c", str(directory / "nginx.conf"), "-e", "stderr"]
+
+
+def edge_nginx(port: int, upstream: int) -> list[str]:
+    return rendered_nginx(OUT / "edge-nginx", port, [upstream])
 
 
 def plain_nginx(port: int) -> list[str]:

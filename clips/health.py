@@ -1,13 +1,14 @@
-"""The service's health: the probes /healthz and /readyz, and what a request gets
-while the database cannot be reached.
+"""The service's health: the probes /healthz and /readyz, Prometheus' /metrics,
+and what a request gets while the database cannot be reached.
 
-The probes are answered by a middleware placed before SecurityMiddleware and
-CommonMiddleware, so they work whatever ALLOWED_HOSTS and SECURE_SSL_REDIRECT say:
-Docker asks 127.0.0.1 and Kubernetes a pod IP, over plain http, with a Host that
-production does not list. They read nothing a client sends but the path, build no
-URL from the Host, never reach a view (so no rate limit applies and the dashboard's
-per-view request rates never count them), and say only which check failed and
-the library's short reason.
+The probes and /metrics are answered by a middleware placed before
+SecurityMiddleware and CommonMiddleware, so they work whatever ALLOWED_HOSTS and
+SECURE_SSL_REDIRECT say: Docker asks 127.0.0.1, Kubernetes a pod IP, and
+Prometheus each replica by the address its DNS discovery found, over plain http,
+with a Host that production does not list. They read nothing a client sends but
+the path, build no URL from the Host, never reach a view (so no rate limit applies
+and the dashboard's per-view request rates never count them), and the probes say
+only which check failed and the library's short reason.
 """
 
 import asyncio
@@ -26,6 +27,7 @@ from health_check.exceptions import ServiceUnavailable
 
 from clips import metrics, storage
 from clips.errors import error_body, is_api, json_error, method_not_allowed
+from clips.metrics_export import metrics_export
 
 # Seconds a client is asked to wait before retrying while the database is down.
 RETRY_AFTER_SECONDS = 5
@@ -106,11 +108,14 @@ def _readyz(request: HttpRequest) -> HttpResponse:
 PROBES: dict[str, Callable[[HttpRequest], HttpResponse]] = {
     "/healthz": _healthz,
     "/readyz": _readyz,
+    # Every gunicorn worker's figures (PROMETHEUS_MULTIPROC_DIR), summed, and
+    # the ingest queue's length.
+    "/metrics": metrics_export,
 }
 
 
 class ProbeMiddleware:
-    """Answers /healthz and /readyz before any other middleware sees the request."""
+    """Answers the PROBES before any other middleware sees the request."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

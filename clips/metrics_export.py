@@ -1,7 +1,8 @@
-"""GET /metrics: this process's metrics, or every gunicorn worker's summed, and the
+"""/metrics: this process's metrics, or every gunicorn worker's summed, and the
 length of the ingest queue, read from the broker at scrape time.
 
-Metrics are plain text for Prometheus, not a representation: a plain Django view.
+Plain text for Prometheus, answered by clips.health's middleware before the Host check:
+Prometheus asks each replica by its address.
 """
 
 import logging

@@ -3,7 +3,6 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 from clips import pages
-from clips.metrics_export import metrics_export
 from clips.views import SchemaJSONView, SchemaView
 
 urlpatterns = [
@@ -24,9 +23,6 @@ urlpatterns = [
         SpectacularRedocView.as_view(url_name="openapi-json"),
         name="redoc-root",
     ),
-    # /metrics for Prometheus (exempt from the https redirect in settings);
-    # django-prometheus' name for it, which the dashboard leaves out of API traffic.
-    path("metrics", metrics_export, name="prometheus-django-metrics"),
     # The listener's pages.
     path("", pages.catalogue, name="catalogue"),
     path("clips/<int:pk>/", pages.clip_page, name="clip-page"),

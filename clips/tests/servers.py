@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,10 +102,10 @@ def shared_database_url() -> str:
     )
 
 
-def site_create(workdir: Path, extra_env: dict[str, str] | None = None) -> Path:
+def site_create(workdir: Path, *, extra_env: dict[str, str] | None = None) -> Path:
     """Migrate and load the six sample clips (ids 1-6) into workdir; return it.
 
-    extra_env adds to site_env(workdir), e.g. s3_server()'s bucket.
+    extra_env overrides site_env(workdir): another DATABASE_URL, s3_server()'s bucket.
     """
     for command in (["migrate", "--noinput"], ["loaddata", "sample_clips"]):
         subprocess.run(
@@ -200,10 +200,12 @@ def gunicorn(
     workers: int,
     metrics_dir: Path | None = None,
     extra_env: dict[str, str] | None = None,
+    group: bool = False,
 ) -> Iterator[Process]:
     """The app as in production: clips_project/gunicorn.py, several workers.
 
-    extra_env overrides site_env(workdir), e.g. another DATABASE_URL.
+    extra_env overrides site_env(workdir), e.g. another DATABASE_URL. group: the
+    master and its workers in a process group of their own, which a test may kill.
     """
     port = free_port()
     env = {
@@ -220,6 +222,7 @@ def gunicorn(
         ready_path="/healthz",
         env=env,
         log=workdir / f"gunicorn-{port}.log",
+        group=group,
     ) as app:
         yield app
 
@@ -256,12 +259,12 @@ def prometheus(workdir: Path, config: Path) -> AbstractContextManager[Process]:
 
 @contextmanager
 def nginx(
-    workdir: Path, *, upstream: str, media_root: Path, static_root: Path
+    workdir: Path, *, upstreams: Sequence[str], media_root: Path, static_root: Path
 ) -> Iterator[Process]:
-    """The shipped deploy/nginx config, rendered for a free port, before `upstream`.
+    """The shipped deploy/nginx config, rendered for a free port, before `upstreams`.
 
-    upstream is gunicorn's host:port; media_root and static_root as the app has
-    them, since nginx sends those files itself.
+    upstreams are the gunicorns' host:port, one per replica; media_root and
+    static_root as the app has them, since nginx sends those files itself.
     """
     binary = require_tool("nginx", package="nginx")
     port = free_port()
@@ -272,7 +275,7 @@ def nginx(
             *render,
             str(directory),
             f"--listen=127.0.0.1:{port}",
-            f"--upstream={upstream}",
+            *(f"--upstream={upstream}" for upstream in upstreams),
             f"--media-root={media_root}",
             f"--static-root={static_root}",
             f"--access-log={directory / 'access.log'}",
@@ -436,7 +439,7 @@ def edge(
         ) as app,
         nginx(
             workdir,
-            upstream=app.url.removeprefix("http://"),
+            upstreams=[app.url.removeprefix("http://")],
             media_root=workdir / "media",
             static_root=workdir / "static",
         ) as server,

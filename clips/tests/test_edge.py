@@ -94,7 +94,7 @@ def storage_env(request, tmp_path_factory) -> Iterator[dict[str, str]]:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, storage_env) -> Path:
     workdir = tmp_path_factory.mktemp("edge")
-    site_create(workdir, storage_env)
+    site_create(workdir, extra_env=storage_env)
     subprocess.run(
         [sys.executable, "manage.py", "ingest", "1", "2"],
         cwd=BASE_DIR,

@@ -197,3 +197,13 @@ def test_metrics_is_served_over_http_when_https_is_enforced(client, settings):
     settings.SECURE_SSL_REDIRECT = True
     assert client.get("/metrics").status_code == 200
     assert client.get("/api/v1/clips").status_code == 301
+
+
+@pytest.mark.django_db
+def test_metrics_answers_a_host_that_allowed_hosts_does_not_list(client, settings):
+    """Prometheus asks each replica by the address its DNS discovery found."""
+    settings.ALLOWED_HOSTS = ["clips.example.com"]
+    response = client.get("/metrics", HTTP_HOST="172.18.0.7:8000")
+    assert response.status_code == 200
+    assert b"clips_stream_errors_total" in response.content
+    assert client.get("/api/v1/clips", HTTP_HOST="172.18.0.7:8000").status_code == 400

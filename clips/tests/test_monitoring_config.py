@@ -56,6 +56,8 @@ DASHBOARD_ROWS = {"Ingest"}  # a heading over the panels below it, with no query
 SCRAPED = {"clips": ("app", 8000), "nginx-log": ("mtail", 3903)}
 SCRAPED["clips-worker"] = ("worker", 9808)  # its WORKER_METRICS_BIND
 SCRAPED["nginx"] = ("nginx-exporter", 9113)  # the exporter's default port
+# Jobs with a target per replica: every address compose's DNS gives the service.
+DISCOVERED = {"clips"}
 
 
 def load_yaml(path):
@@ -224,6 +226,17 @@ def test_the_app_is_behind_nginx_with_the_stream_offload(resolved):
     edge = resolved["services"]["nginx"]["environment"]
     assert edge["CLIPS_UPSTREAM"] == "app:8000"  # where Prometheus scrapes, too
     assert edge["CLIPS_LISTEN"] == "8000"
+
+
+def test_the_app_scales_out_with_compose_scale(compose, resolved):
+    """`docker compose up --scale app=N`: nothing in app may name one container."""
+    app = compose["services"]["app"]
+    assert not {"container_name", "hostname", "ports"} & set(app)
+    assert "replicas" not in app.get("deploy", {})  # --scale decides
+    # nginx and Prometheus reach the replicas by the service's name alone.
+    edge = resolved["services"]["nginx"]["environment"]
+    assert edge["CLIPS_UPSTREAM"].split(":")[0] == "app"
+    assert "app" in resolved["services"]["prometheus"]["depends_on"]
 
 
 def test_the_app_shares_its_state_in_compose_s_own_redis(compose, resolved):
@@ -414,7 +427,13 @@ def test_prometheus_in_compose_scrapes_the_services_it_may_reach(compose):
     assert set(jobs) == set(SCRAPED)
     for name, (service, port) in SCRAPED.items():
         assert service in services
-        assert jobs[name]["static_configs"] == [{"targets": [f"{service}:{port}"]}]
+        if name in DISCOVERED:
+            (found,) = jobs[name]["dns_sd_configs"]
+            assert (found["names"], found["type"]) == ([service], "A")
+            assert found["port"] == port
+            assert "static_configs" not in jobs[name]
+        else:
+            assert jobs[name]["static_configs"] == [{"targets": [f"{service}:{port}"]}]
     assert f"-port={SCRAPED['nginx-log'][1]}" in services["mtail"]["command"]
     worker_bind = services["worker"]["environment"]["WORKER_METRICS_BIND"]
     assert worker_bind == f"0.0.0.0:{SCRAPED['clips-worker'][1]}"

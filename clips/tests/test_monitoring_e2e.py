@@ -152,17 +152,20 @@ class Prometheus:
                 time.sleep(0.2)
 
 
-def scrape_config(path: Path, targets: dict[str, str]) -> None:
+def scrape_config(path: Path, targets: dict[str, list[str]]) -> None:
     """monitoring/prometheus.yml, scraping every second the jobs in `targets`
-    (job name -> local URL); the others are left out."""
+    (job name -> local URLs, one per instance); the others are left out."""
     config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
     config["global"].update(scrape_interval="1s", evaluation_interval="1s")
     config["rule_files"] = [str(MONITORING / name) for name in config["rule_files"]]
     jobs = [job for job in config["scrape_configs"] if job["job_name"] in targets]
     assert len(jobs) == len(targets), targets
     for job in jobs:
-        url = targets[job["job_name"]]
-        job["static_configs"] = [{"targets": [url.removeprefix("http://")]}]
+        urls = targets[job["job_name"]]
+        job.pop("dns_sd_configs", None)  # compose's names resolve in compose only
+        job["static_configs"] = [
+            {"targets": [url.removeprefix("http://") for url in urls]}
+        ]
     config["scrape_configs"] = jobs
     path.write_text(yaml.safe_dump(config))
 
@@ -207,7 +210,7 @@ def scraped(tmp_path_factory) -> Prometheus:
         ) as app,
         celery_worker(workdir, extra_env=broker) as worker,
     ):
-        jobs = {"clips": app.url, "clips-worker": worker.url}
+        jobs = {"clips": [app.url], "clips-worker": [worker.url]}
         scrape_config(workdir / "prometheus.yml", jobs)
         with prometheus(workdir, workdir / "prometheus.yml") as server:
             prom = Prometheus(server.url)
@@ -384,7 +387,11 @@ def edge_run(tmp_path_factory) -> EdgeRun:
         mtail(workdir, access_log=nginx_access_log(edge)) as log_reader,
         nginx_exporter(workdir, scrape_uri=nginx_status_uri(edge)) as exporter,
     ):
-        targets = {"clips": app.url, "nginx-log": log_reader.url, "nginx": exporter.url}
+        targets = {
+            "clips": [app.url],
+            "nginx-log": [log_reader.url],
+            "nginx": [exporter.url],
+        }
         scrape_config(workdir / "prometheus.yml", targets)
         with prometheus(workdir, workdir / "prometheus.yml") as server:
             prom = Prometheus(server.url)

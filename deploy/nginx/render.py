@@ -2,10 +2,12 @@
 
     python deploy/nginx/render.py DIR --listen 127.0.0.1:8080 --upstream 127.0.0.1:8001
 
-DIR gets nginx.conf (start it with `nginx -c DIR/nginx.conf -e stderr`) and
-clips.conf, the server block that compose's nginx image renders from the same
-template. Paths and sizes default to what clips_project/settings.py reads.
-nginx's stub_status listens on DIR/status.sock, for prometheus-nginx-exporter.
+--upstream again for each further app replica (--upstream a:8001 --upstream b:8001):
+the template's `server ${CLIPS_UPSTREAM}` line is repeated for each. DIR gets
+nginx.conf (start it with `nginx -c DIR/nginx.conf -e stderr`) and clips.conf, the
+server block that compose's nginx image renders from the same template. Paths and
+sizes default to what clips_project/settings.py reads. nginx's stub_status listens
+on DIR/status.sock, for prometheus-nginx-exporter.
 """
 
 import argparse
@@ -13,6 +15,7 @@ import getpass
 import os
 import string
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -37,13 +40,34 @@ def system_resolver(resolv_conf: Path = Path("/etc/resolv.conf")) -> str:
     return "127.0.0.1"
 
 
+# The one template line that names an app server; compose's envsubst fills it
+# with its one service name, which nginx resolves to every replica.
+UPSTREAM = "${CLIPS_UPSTREAM}"
+
+
 def max_body(upload_bytes: int) -> str:
     """client_max_body_size for an upload limit, in whole KiB."""
     return f"{(upload_bytes + FORM_OVERHEAD_BYTES) // 1024}k"
 
 
-def render(directory: Path, values: dict[str, str]) -> Path:
-    """Fill both templates into `directory`; nginx's own $variables are kept."""
+def one_line_per_upstream(template: str, upstreams: Sequence[str]) -> str:
+    """The template with its ${CLIPS_UPSTREAM} line once for each app server."""
+    lines = []
+    for line in template.splitlines(keepends=True):
+        if UPSTREAM in line:
+            lines.extend(line.replace(UPSTREAM, server) for server in upstreams)
+        else:
+            lines.append(line)
+    return "".join(lines)
+
+
+def render(
+    directory: Path, values: dict[str, str], *, upstreams: Sequence[str] = ()
+) -> Path:
+    """Fill both templates into `directory`; nginx's own $variables are kept.
+
+    upstreams, if given, are the app servers, else values' CLIPS_UPSTREAM is the one.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     values = {
         "CLIPS_NGINX_DIR": str(directory),
@@ -52,7 +76,10 @@ def render(directory: Path, values: dict[str, str]) -> Path:
         **values,
     }
     for name in ("nginx.conf", "clips.conf"):
-        template = string.Template((HERE / f"{name}.template").read_text())
+        text = (HERE / f"{name}.template").read_text()
+        if upstreams:
+            text = one_line_per_upstream(text, upstreams)
+        template = string.Template(text)
         (directory / name).write_text(template.safe_substitute(values))
     return directory / "nginx.conf"
 
@@ -61,7 +88,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("directory", type=Path)
     parser.add_argument("--listen", default=os.environ.get("PORT", "8080"))
-    parser.add_argument("--upstream", default="127.0.0.1:8001")
+    parser.add_argument(
+        "--upstream",
+        action="append",
+        help="an app server, host:port; once per replica (default: 127.0.0.1:8001)",
+    )
     parser.add_argument(
         "--media-root", default=os.environ.get("MEDIA_ROOT") or str(ROOT / "media")
     )
@@ -92,7 +123,6 @@ def main() -> None:
         directory,
         {
             "CLIPS_LISTEN": args.listen,
-            "CLIPS_UPSTREAM": args.upstream,
             "CLIPS_MEDIA_ROOT": str(Path(args.media_root).resolve()),
             "CLIPS_STATIC_ROOT": str(Path(args.static_root).resolve()),
             "CLIPS_MAX_BODY": max_body(args.max_upload_bytes),
@@ -102,6 +132,7 @@ def main() -> None:
             "CLIPS_RESOLVER": args.resolver or system_resolver(),
             "CLIPS_S3_CA_FILE": args.ca_file,
         },
+        upstreams=args.upstream or ["127.0.0.1:8001"],
     )
     sys.stdout.write(f"{config}\n")
 
