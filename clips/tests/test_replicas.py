@@ -41,6 +41,7 @@ from clips.tests.servers import (
     nginx,
     prometheus,
     redis_env,
+    s3_server,
     shared_database_url,
     site_create,
     site_env,
@@ -118,9 +119,11 @@ def workdir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def storage(workdir) -> dict[str, str]:
-    """Where every replica keeps and reads the audio: one directory for all."""
-    return {"MEDIA_ROOT": str(workdir / "media")}
+def storage(workdir) -> Iterator[dict[str, str]]:
+    """Where every replica keeps and reads the audio: one bucket of an S3 server
+    (moto's), as replicas on several machines would; no disk is shared."""
+    with s3_server(workdir) as bucket:
+        yield bucket
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +163,11 @@ def replicas(workdir: Path, env: dict[str, str]) -> Iterator[Cluster]:
                     workers=2,
                     metrics_dir=workdir / f"metrics-{n}",
                     extra_env=env
-                    | {"GUNICORN_CONTROL_SOCKET": str(workdir / f"gunicorn-{n}.ctl")},
+                    | {
+                        "GUNICORN_CONTROL_SOCKET": str(workdir / f"gunicorn-{n}.ctl"),
+                        # A disk of its own, as on another machine: nothing there.
+                        "MEDIA_ROOT": str(workdir / f"media-{n}"),
+                    },
                     group=True,
                 )
             )
@@ -170,7 +177,7 @@ def replicas(workdir: Path, env: dict[str, str]) -> Iterator[Cluster]:
             nginx(
                 workdir,
                 upstreams=[app.url.removeprefix("http://") for app in apps],
-                media_root=Path(env.get("MEDIA_ROOT", workdir / "media")),
+                media_root=workdir / "media",  # unused: the audio is in the bucket
                 static_root=workdir / "static",
             )
         )
