@@ -87,6 +87,7 @@ def clip_ingest(*, clip_id: int) -> Clip | None:
                 ),
                 "application/json",
                 ".json",
+                peaks=audio_analysis.peaks_summary(analysis.waveform.data),
             ),
         ]
         if clip.is_remote:
@@ -157,7 +158,12 @@ def _original_blocks(clip: Clip):
 
 
 def _rendition_store(
-    name: str, path: Path, content_type: str, extension: str
+    name: str,
+    path: Path,
+    content_type: str,
+    extension: str,
+    *,
+    peaks: list[int] | None = None,
 ) -> Rendition:
     """Put a rendition's file in storage under its digest (unsaved row)."""
     with path.open("rb") as data:
@@ -176,6 +182,7 @@ def _rendition_store(
         content_type=content_type,
         size_bytes=path.stat().st_size,
         digest=digest,
+        peaks=peaks,
     )
 
 

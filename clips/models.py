@@ -163,6 +163,9 @@ class Rendition(models.Model):
     content_type = models.CharField(max_length=100)
     size_bytes = models.PositiveBigIntegerField()
     digest = models.CharField(max_length=64)  # SHA-256: the stream's ETag
+    # The waveform's peaks in a few buckets (min0, max0, min1, ...; 8-bit), kept in
+    # the row so that a page drawing many clips reads no file (clips.selectors).
+    peaks = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [
