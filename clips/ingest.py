@@ -7,6 +7,7 @@ writes it. clips.tasks runs clip_ingest in the background (Celery).
 import hashlib
 import mimetypes
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -15,7 +16,7 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
-from clips import audio_analysis
+from clips import audio_analysis, stored_files
 from clips.models import (
     MAX_DURATION_SECONDS,
     Clip,
@@ -97,9 +98,15 @@ def clip_ingest(*, clip_id: int) -> Clip | None:
                     RenditionName.ORIGINAL, original, facts.content_type, extension
                 )
             )
-    return _ingest_finish(
-        clip_id, source, facts=facts, size=size, digest=digest, renditions=renditions
-    )
+        # Still in the work directory: a rendition deleted meanwhile is stored again.
+        return _ingest_finish(
+            clip_id,
+            source,
+            facts=facts,
+            size=size,
+            digest=digest,
+            renditions=renditions,
+        )
 
 
 def clip_ingest_give_up(*, clip_id: int, reason: str) -> None:
@@ -157,6 +164,12 @@ def _original_blocks(clip: Clip):
         yield from origin.iter_content(1024 * 1024)
 
 
+@dataclass
+class _Stored:
+    rendition: Rendition  # unsaved
+    path: Path  # its content, in the work directory
+
+
 def _rendition_store(
     name: str,
     path: Path,
@@ -164,26 +177,30 @@ def _rendition_store(
     extension: str,
     *,
     peaks: list[int] | None = None,
-) -> Rendition:
-    """Put a rendition's file in storage under its digest (unsaved row)."""
+) -> _Stored:
+    """Put a rendition's file in storage under its digest."""
     with path.open("rb") as data:
         digest = hashlib.file_digest(data, "sha256").hexdigest()
-    stored = f"renditions/{digest[:2]}/{digest}{extension}"
-    storage = Rendition._meta.get_field("file").storage
-    try:
-        if not storage.exists(stored):
-            with path.open("rb") as data:
-                stored = storage.save(stored, File(data))
-    except OSError as error:
-        raise IngestRetry(f"The storage failed: {error}") from error
-    return Rendition(
+    rendition = Rendition(
         name=name,
-        file=stored,
+        file=_file_store(f"renditions/{digest[:2]}/{digest}{extension}", path),
         content_type=content_type,
         size_bytes=path.stat().st_size,
         digest=digest,
         peaks=peaks,
     )
+    return _Stored(rendition=rendition, path=path)
+
+
+def _file_store(name: str, path: Path) -> str:
+    """Store `path` as `name` unless there already (another clip's same rendition)."""
+    try:
+        if stored_files.storage.exists(name):
+            return name
+        with path.open("rb") as data:
+            return stored_files.storage.save(name, File(data))
+    except OSError as error:
+        raise IngestRetry(f"The storage failed: {error}") from error
 
 
 def _ingest_finish(
@@ -194,12 +211,17 @@ def _ingest_finish(
     facts: audio_analysis.AudioFacts | None = None,
     size: int | None = None,
     digest: str = "",
-    renditions: list[Rendition] = (),
+    renditions: list[_Stored] = (),
 ) -> Clip | None:
     with transaction.atomic():
         clip = Clip.objects.select_for_update().filter(pk=clip_id).first()
         if clip is None or (clip.audio_file.name or "", clip.audio_url) != source:
-            return clip  # deleted, or its audio changed: that change queued its own
+            # Deleted, or its audio changed (that change queued its own ingest):
+            # what this one stored goes, unless another clip uses it.
+            stored_files.files_release_on_commit(
+                names=[stored.rendition.file.name for stored in renditions]
+            )
+            return clip
         clip.ingested_at = timezone.now()
         clip.renditions.all().delete()
         if failure:
@@ -215,7 +237,21 @@ def _ingest_finish(
         clip.sample_rate, clip.channels = facts.sample_rate, facts.channels
         clip.size_bytes, clip.audio_digest = size, digest
         clip.save()
-        for rendition in renditions:
-            rendition.clip = clip
-        Rendition.objects.bulk_create(renditions)
+        Rendition.objects.bulk_create(_renditions_held(clip, renditions))
     return clip
+
+
+def _renditions_held(clip: Clip, renditions: list[_Stored]) -> list[Rendition]:
+    """The clip's renditions, each file locked until the commit and there for sure.
+
+    A file another clip released since _rendition_store found it is stored again;
+    while this transaction holds the lock, no release can delete it.
+    """
+    held = []
+    for stored in sorted(renditions, key=lambda stored: stored.rendition.file.name):
+        rendition = stored.rendition
+        stored_files.file_lock(rendition.file.name)
+        rendition.file = _file_store(rendition.file.name, stored.path)
+        rendition.clip = clip
+        held.append(rendition)
+    return held
