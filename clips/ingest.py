@@ -8,6 +8,7 @@ import hashlib
 import mimetypes
 import tempfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import requests
@@ -16,7 +17,7 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
-from clips import audio_analysis, stored_files
+from clips import audio_analysis, sample_audio, stored_files
 from clips.models import (
     MAX_DURATION_SECONDS,
     Clip,
@@ -32,6 +33,28 @@ def clip_ingest_queue(*, clip_id: int) -> None:
     from clips import tasks  # tasks call services: import at use
 
     tasks.clip_ingest.delay(clip_id)
+
+
+def clip_ingest_here(*, clip_id: int) -> None:
+    """Run a clip's ingest task in this process whatever the broker, retries and all."""
+    from clips import tasks
+
+    tasks.clip_ingest.apply(args=(clip_id,), throw=True)
+
+
+def sample_ingest_on_commit(*, clip: Clip) -> None:
+    """A sample clip just loaded goes through the ingest once the load commits.
+
+    loaddata saves rows, not renditions: this gives the samples their preview and
+    waveform as any upload gets them, in the loading process (no worker needed:
+    `make run`, compose's migrate). One that has a waveform is not ingested again.
+    """
+    if (
+        settings.CLIPS_SAMPLES_INGEST
+        and clip.audio_file.name in sample_audio.SHIPPED
+        and not clip.renditions.filter(name=RenditionName.WAVEFORM).exists()
+    ):
+        transaction.on_commit(partial(clip_ingest_here, clip_id=clip.pk))
 
 
 class IngestRetry(Exception):

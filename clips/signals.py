@@ -3,14 +3,17 @@
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from clips import services, stored_files
+from clips import ingest, services, stored_files
 from clips.models import Clip, Rendition
 
 
 @receiver(post_save, sender=Clip, dispatch_uid="clips.sample_audio_install")
-def clip_saved(sender: type[Clip], instance: Clip, **kwargs) -> None:
-    # Also on loaddata (raw=True): the fixture's rows come without their files.
+def clip_saved(sender: type[Clip], instance: Clip, raw: bool, **kwargs) -> None:
+    # Also on loaddata (raw=True): the fixture's rows come without their files,
+    # and without the renditions the ingest makes of them.
     services.sample_audio_install(clip=instance)
+    if raw:
+        ingest.sample_ingest_on_commit(clip=instance)
 
 
 # Deletions of every kind (a queryset's, a clip's cascade, the admin's) end here.

@@ -245,6 +245,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{CACHE_KEY_PREFIX}:celery:"}
 # Seconds before one ingest is stopped: a 1-hour WAV takes well under a minute.
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 600)
+# `loaddata sample_clips` runs each sample not ingested yet through the ingest, in its
+# own process (about 1.5 s a sample here); 0 loads the rows and their audio only.
+CLIPS_SAMPLES_INGEST = envbool("CLIPS_SAMPLES_INGEST", True)
 
 # Seconds an anonymous catalogue answer (the list, a clip) is cached; 0 turns it off.
 # See clips/caching.py and bench/results.md.
