@@ -11,7 +11,6 @@ lock), stays.
 import hashlib
 import logging
 from collections.abc import Iterable
-from functools import partial
 
 from django.db import transaction
 
@@ -47,7 +46,8 @@ def files_release_on_commit(*, names: Iterable[str]) -> None:
     change is committed already, and the file is only left over.
     """
     for name in sorted({name for name in names if name}):
-        transaction.on_commit(partial(file_release, name=name), robust=True)
+        # A function with a name: a robust hook's error log names it.
+        transaction.on_commit(lambda name=name: file_release(name=name), robust=True)
 
 
 def file_release(*, name: str) -> bool:

@@ -115,6 +115,25 @@ def test_releasing_twice_or_a_file_still_named_is_harmless(media_root):
     assert stored(media_root) == files_of(clip)
 
 
+def test_a_storage_error_while_deleting_is_logged_and_the_deletion_stands(
+    media_root, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    clip = ingested()
+    files = files_of(clip)
+
+    def storage_down(name: str) -> None:
+        raise OSError("storage unreachable")
+
+    monkeypatch.setattr(stored_files.storage, "delete", storage_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        clip.delete()
+    assert not Clip.objects.exists()
+    assert stored(media_root) == files  # left over, nothing worse
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 3  # upload, preview, waveform
+    assert all("storage unreachable" in str(r.args) for r in errors)
+
+
 def test_an_ingest_stores_again_a_shared_file_released_while_it_ran(
     media_root, monkeypatch, django_capture_on_commit_callbacks
 ):
