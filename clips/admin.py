@@ -3,11 +3,13 @@ from django.db import models
 from django.db.models import QuerySet
 from django.forms import CharField
 from django.http import HttpRequest
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 
 from clips import ingest, selectors, services
 from clips.models import Clip, Play
+from clips.templatetags.clips_format import waveform
 
 # Shown, never edited: set by clip_save(), the ingest or plays.
 INGEST_FIELDS = [
@@ -34,6 +36,7 @@ DERIVED_FIELDS = [
 class ClipAdmin(admin.ModelAdmin):
     list_display = [
         "title",
+        "waveform_small",
         "genre",
         "duration",
         "status",
@@ -45,13 +48,19 @@ class ClipAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "genre", "created_at"]
     search_fields = ["title", "description"]
-    readonly_fields = ["audio_preview", "listeners", *INGEST_FIELDS, *DERIVED_FIELDS]
+    readonly_fields = [
+        "audio_preview",
+        "waveform",
+        "listeners",
+        *INGEST_FIELDS,
+        *DERIVED_FIELDS,
+    ]
     actions = ["ingest_again"]
     fieldsets = [
         (None, {"fields": ["title", "description", "genre", "duration"]}),
         (
             "Audio: upload a file or give a URL",
-            {"fields": ["audio_file", "audio_url", "audio_preview"]},
+            {"fields": ["audio_file", "audio_url", "audio_preview", "waveform"]},
         ),
         ("Ingest: what decoding the audio found", {"fields": INGEST_FIELDS}),
         ("Derived", {"fields": [*DERIVED_FIELDS, "listeners"]}),
@@ -67,7 +76,7 @@ class ClipAdmin(admin.ModelAdmin):
         return [*self.readonly_fields, *measured]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Clip]:
-        return selectors.clip_queryset()
+        return selectors.with_waveform_peaks(selectors.clip_queryset())
 
     def save_model(self, request: HttpRequest, obj: Clip, form, change: bool) -> None:
         services.clip_save(clip=obj)
@@ -115,3 +124,19 @@ class ClipAdmin(admin.ModelAdmin):
             return "Saved clips can be previewed here."
         src = reverse("clip-stream", args=[clip.pk])
         return format_html('<audio controls preload="none" src="{}"></audio>', src)
+
+    @admin.display(description="Waveform")
+    def waveform(self, clip: Clip) -> str:
+        return _waveform_svg(clip, width=600, height=80) or "Drawn once ingested."
+
+    @admin.display(description="Waveform")
+    def waveform_small(self, clip: Clip) -> str:
+        return _waveform_svg(clip, width=120, height=24) or "-"
+
+
+def _waveform_svg(clip: Clip, *, width: int, height: int) -> str | None:
+    """The pages' SVG (clips/_waveform.html) of the summary on the clip's row."""
+    # A new clip (the add page) has no annotation: nothing to draw yet.
+    peaks = getattr(clip, "waveform_peaks", None)
+    context = waveform(peaks, label=clip.title, width=width, height=height)
+    return render_to_string("clips/_waveform.html", context) if peaks else None

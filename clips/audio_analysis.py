@@ -20,6 +20,8 @@ PREVIEW_CONTENT_TYPE = "audio/mpeg"
 # Waveform: this many (min, max) pairs per clip, 8-bit, BBC audiowaveform's format
 # (https://github.com/bbc/audiowaveform/blob/master/doc/DataFormat.md, version 2).
 WAVEFORM_BUCKETS = 800
+# Fewer of the same peaks, for pages that draw a waveform for every clip they list.
+PEAKS_SUMMARY_BUCKETS = 100
 _PEAK_BLOCK = 32  # samples per first-pass min/max: 800 buckets from 0.6 s at 44.1 kHz
 
 # Content types by FFmpeg's demuxer names: what the bytes are, not the file's name.
@@ -206,19 +208,33 @@ class _Peaks:
             self._mins.append(self._carry.min(keepdims=True))
             self._maxs.append(self._carry.max(keepdims=True))
             self._carry = self._carry[:0]
-        mins = np.concatenate(self._mins) if self._mins else np.empty(0, np.int16)
-        maxs = np.concatenate(self._maxs) if self._maxs else np.empty(0, np.int16)
-        buckets = min(WAVEFORM_BUCKETS, mins.size)
-        starts = np.arange(buckets) * mins.size // max(buckets, 1)
-        data = np.empty(2 * buckets, dtype=np.int16)
-        if buckets:
-            data[0::2] = np.minimum.reduceat(mins, starts) >> 8
-            data[1::2] = np.maximum.reduceat(maxs, starts) >> 8
+        empty = np.empty(0, np.int16)
+        mins = np.concatenate(self._mins) if self._mins else empty
+        maxs = np.concatenate(self._maxs) if self._maxs else empty
+        data = _merged(mins, maxs, WAVEFORM_BUCKETS) >> 8
         return Waveform(
             sample_rate=rate,
-            samples_per_pixel=max(1, round(self._samples / max(buckets, 1))),
+            samples_per_pixel=max(1, round(self._samples / max(data.size // 2, 1))),
             data=data.tolist(),
         )
+
+
+def _merged(mins: np.ndarray, maxs: np.ndarray, buckets: int) -> np.ndarray:
+    """At most `buckets` (min, max) pairs, interleaved: the min of their mins, the
+    max of their maxes, over runs of blocks as even as the count allows."""
+    count = min(buckets, mins.size)
+    data = np.empty(2 * count, dtype=mins.dtype)
+    if count:
+        starts = np.arange(count) * mins.size // count
+        data[0::2] = np.minimum.reduceat(mins, starts)
+        data[1::2] = np.maximum.reduceat(maxs, starts)
+    return data
+
+
+def peaks_summary(data: list[int], buckets: int = PEAKS_SUMMARY_BUCKETS) -> list[int]:
+    """A waveform's peaks (min0, max0, min1, ...) in fewer buckets, for listings."""
+    peaks = np.asarray(data, dtype=np.int16)
+    return _merged(peaks[0::2], peaks[1::2], buckets).tolist()
 
 
 def waveform_dumps(waveform: Waveform) -> bytes:

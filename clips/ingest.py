@@ -7,6 +7,8 @@ writes it. clips.tasks runs clip_ingest in the background (Celery).
 import hashlib
 import mimetypes
 import tempfile
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import requests
@@ -15,7 +17,7 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
-from clips import audio_analysis, storage
+from clips import audio_analysis, sample_audio, storage, stored_files
 from clips.models import (
     MAX_DURATION_SECONDS,
     Clip,
@@ -31,6 +33,28 @@ def clip_ingest_queue(*, clip_id: int) -> None:
     from clips import tasks  # tasks call services: import at use
 
     tasks.clip_ingest.delay(clip_id)
+
+
+def clip_ingest_here(*, clip_id: int) -> None:
+    """Run a clip's ingest task in this process whatever the broker, retries and all."""
+    from clips import tasks
+
+    tasks.clip_ingest.apply(args=(clip_id,), throw=True)
+
+
+def sample_ingest_on_commit(*, clip: Clip) -> None:
+    """A sample clip just loaded goes through the ingest once the load commits.
+
+    loaddata saves rows, not renditions: this gives the samples their preview and
+    waveform as any upload gets them, in the loading process (no worker needed:
+    `make run`, compose's migrate). One that has a waveform is not ingested again.
+    """
+    if (
+        settings.CLIPS_SAMPLES_INGEST
+        and clip.audio_file.name in sample_audio.SHIPPED
+        and not clip.renditions.filter(name=RenditionName.WAVEFORM).exists()
+    ):
+        transaction.on_commit(partial(clip_ingest_here, clip_id=clip.pk))
 
 
 class IngestRetry(Exception):
@@ -89,6 +113,7 @@ def clip_ingest(*, clip_id: int) -> Clip | None:
                 ),
                 "application/json",
                 ".json",
+                peaks=audio_analysis.peaks_summary(analysis.waveform.data),
             ),
         ]
         if clip.is_remote:
@@ -98,9 +123,15 @@ def clip_ingest(*, clip_id: int) -> Clip | None:
                     RenditionName.ORIGINAL, original, facts.content_type, extension
                 )
             )
-    return _ingest_finish(
-        clip_id, source, facts=facts, size=size, digest=digest, renditions=renditions
-    )
+        # Still in the work directory: a rendition deleted meanwhile is stored again.
+        return _ingest_finish(
+            clip_id,
+            source,
+            facts=facts,
+            size=size,
+            digest=digest,
+            renditions=renditions,
+        )
 
 
 def clip_ingest_give_up(*, clip_id: int, reason: str) -> None:
@@ -159,28 +190,44 @@ def _original_blocks(clip: Clip):
         yield from origin.iter_content(1024 * 1024)
 
 
+@dataclass
+class _Stored:
+    rendition: Rendition  # unsaved
+    path: Path  # its content, in the work directory
+
+
 def _rendition_store(
-    name: str, path: Path, content_type: str, extension: str
-) -> Rendition:
-    """Put a rendition's file in storage under its digest (unsaved row)."""
+    name: str,
+    path: Path,
+    content_type: str,
+    extension: str,
+    *,
+    peaks: list[int] | None = None,
+) -> _Stored:
+    """Put a rendition's file in storage under its digest."""
     with path.open("rb") as data:
         digest = hashlib.file_digest(data, "sha256").hexdigest()
-    stored = f"renditions/{digest[:2]}/{digest}{extension}"
-    files = Rendition._meta.get_field("file").storage
-    try:
-        if not files.exists(stored):
-            with path.open("rb") as data:
-                stored = files.save(stored, File(data))
-    except storage.STORAGE_ERRORS as error:
-        reason = storage.error_reason(error)
-        raise IngestRetry(f"The storage failed: {reason}") from error
-    return Rendition(
+    rendition = Rendition(
         name=name,
-        file=stored,
+        file=_file_store(f"renditions/{digest[:2]}/{digest}{extension}", path),
         content_type=content_type,
         size_bytes=path.stat().st_size,
         digest=digest,
+        peaks=peaks,
     )
+    return _Stored(rendition=rendition, path=path)
+
+
+def _file_store(name: str, path: Path) -> str:
+    """Store `path` as `name` unless there already (another clip's same rendition)."""
+    try:
+        if stored_files.storage.exists(name):
+            return name
+        with path.open("rb") as data:
+            return stored_files.storage.save(name, File(data))
+    except storage.STORAGE_ERRORS as error:
+        reason = storage.error_reason(error)
+        raise IngestRetry(f"The storage failed: {reason}") from error
 
 
 def _ingest_finish(
@@ -191,12 +238,17 @@ def _ingest_finish(
     facts: audio_analysis.AudioFacts | None = None,
     size: int | None = None,
     digest: str = "",
-    renditions: list[Rendition] = (),
+    renditions: list[_Stored] = (),
 ) -> Clip | None:
     with transaction.atomic():
         clip = Clip.objects.select_for_update().filter(pk=clip_id).first()
         if clip is None or (clip.audio_file.name or "", clip.audio_url) != source:
-            return None  # deleted, or its audio changed: that change queued its own
+            # Deleted, or its audio changed (that change queued its own ingest):
+            # what this one stored goes, unless another clip uses it.
+            stored_files.files_release_on_commit(
+                names=[stored.rendition.file.name for stored in renditions]
+            )
+            return None
         clip.ingested_at = timezone.now()
         clip.renditions.all().delete()
         if failure:
@@ -212,7 +264,21 @@ def _ingest_finish(
         clip.sample_rate, clip.channels = facts.sample_rate, facts.channels
         clip.size_bytes, clip.audio_digest = size, digest
         clip.save()
-        for rendition in renditions:
-            rendition.clip = clip
-        Rendition.objects.bulk_create(renditions)
+        Rendition.objects.bulk_create(_renditions_held(clip, renditions))
     return clip
+
+
+def _renditions_held(clip: Clip, renditions: list[_Stored]) -> list[Rendition]:
+    """The clip's renditions, each file locked until the commit and there for sure.
+
+    A file another clip released since _rendition_store found it is stored again;
+    while this transaction holds the lock, no release can delete it.
+    """
+    held = []
+    for stored in sorted(renditions, key=lambda stored: stored.rendition.file.name):
+        rendition = stored.rendition
+        stored_files.file_lock(rendition.file.name)
+        rendition.file = _file_store(rendition.file.name, stored.path)
+        rendition.clip = clip
+        held.append(rendition)
+    return held

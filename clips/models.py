@@ -121,7 +121,9 @@ class Clip(ExportModelOperationsMixin("clip"), models.Model):
         ordering = ["-created_at", "-id"]
         # The catalogue's default order: a page is an index scan, not a sort of all.
         indexes = [
-            models.Index(fields=["-created_at", "-id"], name="clip_newest_first")
+            models.Index(fields=["-created_at", "-id"], name="clip_newest_first"),
+            # clips.stored_files deletes a file only once no row names it.
+            models.Index(fields=["audio_file"], name="clip_audio_file"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -163,6 +165,9 @@ class Rendition(models.Model):
     content_type = models.CharField(max_length=100)
     size_bytes = models.PositiveBigIntegerField()
     digest = models.CharField(max_length=64)  # SHA-256: the stream's ETag
+    # The waveform's peaks in a few buckets (min0, max0, min1, ...; 8-bit), kept in
+    # the row so that a page drawing many clips reads no file (clips.selectors).
+    peaks = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -170,6 +175,8 @@ class Rendition(models.Model):
                 fields=["clip", "name"], name="one_rendition_of_each_name"
             )
         ]
+        # Shared by clips with the same audio: which rows still name a file?
+        indexes = [models.Index(fields=["file"], name="rendition_file")]
 
     def __str__(self) -> str:
         return f"{self.clip_id} {self.name}"

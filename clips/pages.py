@@ -19,8 +19,6 @@ PAGE_SIZE = 20
 # The plays-per-day chart's drawing area, in SVG user units.
 CHART_WIDTH = 600
 CHART_HEIGHT = 120
-# The waveform's drawing area: one unit per bucket across, 8-bit peaks up and down.
-WAVEFORM_HEIGHT = 256
 
 
 class BrowseForm(forms.Form):
@@ -46,8 +44,12 @@ def catalogue(request: HttpRequest) -> HttpResponse:
     form = BrowseForm(request.GET)
     # An invalid filter (an unknown genre) shows the whole catalogue, not an error.
     filters = form.cleaned_data if form.is_valid() else {}
-    clips = selectors.clip_browse(
-        user=request.user, search=filters.get("q", ""), genre=filters.get("genre", "")
+    clips = selectors.with_waveform_peaks(
+        selectors.clip_browse(
+            user=request.user,
+            search=filters.get("q", ""),
+            genre=filters.get("genre", ""),
+        )
     )
     page = Paginator(clips, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "clips/catalogue.html", {"form": form, "page": page})
@@ -64,29 +66,10 @@ def clip_page(request: HttpRequest, pk: int) -> HttpResponse:
         "peak": max((day.plays for day in stats.plays_per_day), default=0),
         "chart_width": CHART_WIDTH,
         "chart_height": CHART_HEIGHT,
-        "waveform": waveform_svg_path(selectors.clip_waveform(clip=clip)),
-        "waveform_height": WAVEFORM_HEIGHT,
+        # Here in full (a file read); the catalogue draws the summary on the row.
+        "waveform_peaks": selectors.clip_waveform_peaks(clip=clip),
     }
     return render(request, "clips/clip.html", context)
-
-
-@dataclass(frozen=True)
-class WaveformPath:
-    width: int  # buckets
-    d: str  # an SVG path: one vertical stroke from min to max per bucket
-
-
-def waveform_svg_path(waveform: dict | None) -> WaveformPath | None:
-    """The peaks (BBC audiowaveform JSON, 8-bit) as one SVG path, 0 at mid-height."""
-    if not waveform:
-        return None
-    data, middle = waveform["data"], WAVEFORM_HEIGHT // 2
-    strokes = [
-        # At least one unit tall, so that silence still draws a line.
-        f"M{index} {middle - high}V{middle - min(low, high - 1)}"
-        for index, (low, high) in enumerate(zip(data[::2], data[1::2], strict=True))
-    ]
-    return WaveformPath(width=len(strokes), d="".join(strokes))
 
 
 def chart_bars(plays_per_day: list[DailyPlays]) -> list[ChartBar]:

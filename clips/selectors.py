@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, F, Q, QuerySet, Value
+from django.db.models import Count, F, JSONField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -108,6 +108,20 @@ def clip_stats(*, clip: Clip, days: int = STATS_DAYS) -> ClipStats:
     )
 
 
+def with_waveform_peaks(clips: QuerySet[Clip]) -> QuerySet[Clip]:
+    """Each clip's waveform summary as `waveform_peaks`, in the same query.
+
+    A listing draws a waveform per clip from the rows: no file read per clip.
+    None until the clip is ingested.
+    """
+    waveform = Rendition.objects.filter(
+        clip=OuterRef("pk"), name=RenditionName.WAVEFORM
+    )
+    return clips.annotate(
+        waveform_peaks=Subquery(waveform.values("peaks")[:1], output_field=JSONField())
+    )
+
+
 def clip_get(
     *, clip_id: int, user: AbstractBaseUser | AnonymousUser | None = None
 ) -> Clip | None:
@@ -122,6 +136,12 @@ def clip_waveform(*, clip: Clip) -> dict | None:
         return None
     with rendition.file.open("rb") as data:
         return json.loads(data.read())
+
+
+def clip_waveform_peaks(*, clip: Clip) -> list[int] | None:
+    """The clip's peaks in full (every bucket), or None before its ingest."""
+    waveform = clip_waveform(clip=clip)
+    return waveform["data"] if waveform else None
 
 
 def rendition_get(*, clip: Clip, name: str) -> Rendition | None:

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
-from clips import ingest, sample_audio
+from clips import ingest, sample_audio, stored_files
 from clips.models import (
     AUDIO_CONTENT_TYPES,
     Clip,
@@ -117,6 +117,8 @@ def clip_save(*, clip: Clip) -> Clip:
     with transaction.atomic():
         clip.save()
         clip.renditions.all().delete()  # made of the audio this one replaces
+        if stored and stored["audio_file"] != clip.audio_file.name:
+            stored_files.files_release_on_commit(names=[stored["audio_file"]])
         transaction.on_commit(lambda: ingest.clip_ingest_queue(clip_id=clip.pk))
     return clip
 

@@ -1,13 +1,24 @@
 """Signal receivers: thin, they call services."""
 
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from clips import services
-from clips.models import Clip
+from clips import ingest, services, stored_files
+from clips.models import Clip, Rendition
 
 
 @receiver(post_save, sender=Clip, dispatch_uid="clips.sample_audio_install")
-def clip_saved(sender: type[Clip], instance: Clip, **kwargs) -> None:
-    # Also on loaddata (raw=True): the fixture's rows come without their files.
+def clip_saved(sender: type[Clip], instance: Clip, raw: bool, **kwargs) -> None:
+    # Also on loaddata (raw=True): the fixture's rows come without their files,
+    # and without the renditions the ingest makes of them.
     services.sample_audio_install(clip=instance)
+    if raw:
+        ingest.sample_ingest_on_commit(clip=instance)
+
+
+# Deletions of every kind (a queryset's, a clip's cascade, the admin's) end here.
+@receiver(post_delete, sender=Clip, dispatch_uid="clips.clip_files_release")
+@receiver(post_delete, sender=Rendition, dispatch_uid="clips.rendition_file_release")
+def file_owner_deleted(sender: type[Clip | Rendition], instance, **kwargs) -> None:
+    field = instance.audio_file if sender is Clip else instance.file
+    stored_files.files_release_on_commit(names=[field.name])

@@ -296,6 +296,9 @@ CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 600)
 WORKER_METRICS_BIND = os.environ.get("WORKER_METRICS_BIND", "")
 if WORKER_METRICS_BIND and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     raise ImproperlyConfigured("WORKER_METRICS_BIND needs PROMETHEUS_MULTIPROC_DIR.")
+# `loaddata sample_clips` runs each sample not ingested yet through the ingest, in its
+# own process (about 1.5 s a sample here); 0 loads the rows and their audio only.
+CLIPS_SAMPLES_INGEST = envbool("CLIPS_SAMPLES_INGEST", True)
 
 # Seconds an anonymous catalogue answer (the list, a clip) is cached; 0 turns it off.
 # See clips/caching.py and bench/results.md.

@@ -25,3 +25,6 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 # with a real worker (clips/tests/test_tasks_worker.py) starts one with its own broker.
 CELERY_BROKER_URL = ""
 CELERY_TASK_ALWAYS_EAGER = True
+# Loading the samples ingests nothing (six ingests are some 9 s of CPU); the tests of
+# that path (test_samples.py) turn it on.
+CLIPS_SAMPLES_INGEST = False

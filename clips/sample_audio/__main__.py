@@ -21,7 +21,11 @@ FIXTURE = DIRECTORY.parents[1] / "fixtures" / "sample_clips.json"
 
 
 def fixture_update(measured: dict[str, tuple[int, AudioFacts]], fixture: Path) -> None:
-    """Set each rebuilt sample's size and probed facts (duration to 0.1 s)."""
+    """Set each rebuilt sample's size and probed facts, as the ingest stores them.
+
+    The duration too (to the millisecond): loading the fixture again over ingested
+    samples then changes nothing.
+    """
     rows = json.loads(fixture.read_text())
     for row in rows:
         name = Path(row["fields"]["audio_file"]).stem
@@ -29,7 +33,7 @@ def fixture_update(measured: dict[str, tuple[int, AudioFacts]], fixture: Path) -
             size, facts = measured[name]
             row["fields"].update(
                 size_bytes=size,
-                duration=round(facts.duration, 1),
+                duration=facts.duration,
                 content_type=facts.content_type,
                 status="ready",
                 codec=facts.codec,

@@ -1,6 +1,10 @@
+import re
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from clips import ingest
+from clips.audio_analysis import PEAKS_SUMMARY_BUCKETS
 from clips.models import Clip, Play, PlayTotal
 from clips.tests.audio import tone
 from clips.tests.factories import (
@@ -147,3 +151,28 @@ def test_the_admin_ingests_selected_clips_again(admin_client):
     clip.refresh_from_db()
     assert (clip.status, clip.codec) == ("ready", "mp3")
     assert clip.renditions.count() == 2
+
+
+def waveform_strokes(page: str) -> list[int]:
+    """How many buckets each of the page's waveform SVGs draws."""
+    paths = re.findall(r'<svg class="waveform".*?<path d="([^"]+)"', page, re.S)
+    return [path.count("M") for path in paths]
+
+
+def test_the_waveform_is_drawn_in_the_list_and_on_the_change_page(admin_client):
+    clip = ClipFactory(audio_file__data=tone("wav"), status="pending")
+    ingest.clip_ingest(clip_id=clip.pk)
+    ClipFactory()  # not ingested
+    changelist = admin_client.get("/admin/clips/clip/").content.decode()
+    assert waveform_strokes(changelist) == [PEAKS_SUMMARY_BUCKETS]
+    assert 'width="120" height="24"' in changelist
+    page = admin_client.get(f"/admin/clips/clip/{clip.pk}/change/").content.decode()
+    assert waveform_strokes(page) == [PEAKS_SUMMARY_BUCKETS]
+    assert "Drawn once ingested." not in page
+
+
+def test_a_clip_not_ingested_says_its_waveform_comes_later(admin_client):
+    clip = ClipFactory()
+    page = admin_client.get(f"/admin/clips/clip/{clip.pk}/change/").content.decode()
+    assert "Drawn once ingested." in page
+    assert 'class="waveform"' not in page

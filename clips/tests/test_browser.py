@@ -27,10 +27,12 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.wait import WebDriverWait
 
+from clips import ingest
 from clips.models import Clip, ClipStatus, Genre, Play
 from clips.sample_audio import SHIPPED
 from clips.selectors import clip_stats
 from clips.services import curator_create
+from clips.tests.audio import tone
 from clips.tests.factories import AUDIO_BYTES, ClipFactory, PlayTotalFactory
 
 CHROMIUM = "/usr/bin/chromium"
@@ -168,8 +170,9 @@ def screenshot(browser: WebDriver, name: str) -> None:
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_play_then_seek_in_chromium_plays_audio_and_counts_one_play(
-    browser, live_server
+    browser, live_server, settings
 ):
+    settings.CLIPS_SAMPLES_INGEST = True  # as make run: previews and waveforms
     call_command("loaddata", "sample_clips", verbosity=0)
     clip = long_clip()
     give_history(list(Clip.objects.order_by("pk")))
@@ -196,6 +199,31 @@ def test_play_then_seek_in_chromium_plays_audio_and_counts_one_play(
     browser.get(f"{live_server.url}/clips/{clip.pk}/")
     assert f"{plays_before + 1} plays in all" in browser.page_source
     screenshot(browser, "clip-page.png")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_click_on_a_waveform_seeks_its_player(browser, live_server):
+    clip = ClipFactory(
+        audio_file__data=tone("mp3", seconds=12, channels=1),
+        status=ClipStatus.PENDING,
+        duration=12,
+    )
+    ingest.clip_ingest(clip_id=clip.pk)
+    for page in ("/", f"/clips/{clip.pk}/"):
+        browser.get(live_server.url + page)
+        waveform = browser.find_element(By.CSS_SELECTOR, f"#clip-{clip.pk} .waveform")
+        audio = browser.find_element(By.CSS_SELECTOR, f"audio[data-clip='{clip.pk}']")
+        assert audio_state(browser, audio) == {"time": 0, "paused": True, "error": None}
+        # Three quarters across (offsets count from the centre): 9 s into 12.
+        quarter = waveform.size["width"] // 4
+        actions = ActionChains(browser)
+        actions.move_to_element_with_offset(waveform, quarter, 0).click().perform()
+        wait_for_time(browser, audio, 9.0)
+        state = audio_state(browser, audio)
+        assert state["error"] is None, page
+        assert not state["paused"], page
+        assert state["time"] < 11, page  # seeked to about 9 s, not played there
 
 
 # A page on http://localhost:port calls the API on http://127.0.0.1:port: another

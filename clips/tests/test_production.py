@@ -12,7 +12,10 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from clips.models import Clip
+from clips import ingest
+from clips.audio_analysis import PEAKS_SUMMARY_BUCKETS
+from clips.models import Clip, ClipStatus, RenditionName
+from clips.tests.audio import tone
 from clips.tests.factories import AUDIO_BYTES, ClipFactory
 from clips.tests.servers import gunicorn, site_create
 
@@ -91,6 +94,19 @@ def test_the_upgrade_gives_stored_audio_its_digest():
     call_command("migrate", "clips", verbosity=0)
     clip.refresh_from_db()
     assert clip.audio_digest == hashlib.sha256(AUDIO_BYTES).hexdigest()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_upgrade_summarises_each_stored_waveform_on_its_row():
+    clip = ClipFactory(audio_file__data=tone("wav"), status=ClipStatus.PENDING)
+    ingest.clip_ingest(clip_id=clip.pk)
+    waveform = clip.renditions.get(name=RenditionName.WAVEFORM)
+    expected = waveform.peaks
+    call_command("migrate", "clips", "0008", verbosity=0)
+    call_command("migrate", "clips", verbosity=0)
+    waveform.refresh_from_db()
+    assert waveform.peaks == expected
+    assert len(expected) == 2 * PEAKS_SUMMARY_BUCKETS
 
 
 def test_gunicorn_takes_a_request_line_of_8_kb(tmp_path):

@@ -11,7 +11,8 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.forms.models import model_to_dict
 
-from clips.models import Clip, Genre
+from clips.audio_analysis import PEAKS_SUMMARY_BUCKETS
+from clips.models import Clip, ClipStatus, Genre, RenditionName
 from clips.plays import play_record
 from clips.sample_audio import SHIPPED
 from clips.sample_audio.mp3 import BIT_RATE, decoded_seconds
@@ -97,6 +98,41 @@ def test_reloading_changes_nothing_and_keeps_plays(samples, media_root):
     assert clip_stats(clip=samples[0]).play_count == 1
     assert sorted((media_root / "samples").iterdir()) == files
     assert [path.stat().st_mtime_ns for path in files] == written
+
+
+def test_loaddata_runs_each_sample_through_the_ingest_once(
+    settings, client, django_capture_on_commit_callbacks
+):
+    settings.CLIPS_SAMPLES_INGEST = True  # as make run has it
+    with django_capture_on_commit_callbacks(execute=True) as ingests:
+        call_command("loaddata", "sample_clips", verbosity=0)
+    assert len(ingests) == 6
+    samples = list(Clip.objects.order_by("pk"))
+    stated = fixture_fields()
+    for clip in samples:
+        assert clip.status == ClipStatus.READY, clip.failure_reason
+        assert clip.ingested_at is not None
+        assert clip.duration == stated[clip.audio_file.name]["duration"]  # measured
+        waveform = clip.renditions.get(name=RenditionName.WAVEFORM)
+        assert len(waveform.peaks) == 2 * PEAKS_SUMMARY_BUCKETS
+        assert clip.renditions.filter(name=RenditionName.PREVIEW).exists()
+    assert client.get("/").content.decode().count('<svg class="waveform"') == 6
+
+    with django_capture_on_commit_callbacks(execute=True) as ingests:
+        call_command("loaddata", "sample_clips", verbosity=0)
+    assert ingests == []  # ingested already: `make run` again starts at once
+    reloaded = list(Clip.objects.order_by("pk"))
+    assert [model_to_dict(c) for c in reloaded] == [model_to_dict(c) for c in samples]
+
+
+def test_the_samples_are_not_ingested_when_told_not_to(
+    settings, django_capture_on_commit_callbacks
+):
+    settings.CLIPS_SAMPLES_INGEST = False
+    with django_capture_on_commit_callbacks(execute=True) as ingests:
+        call_command("loaddata", "sample_clips", verbosity=0)
+    assert ingests == []
+    assert Clip.objects.filter(status=ClipStatus.READY).count() == 6
 
 
 def test_the_copy_is_skipped_when_the_storage_has_the_file(media_root):

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandParser
 
-from clips import ingest, tasks
+from clips import ingest
 from clips.models import Clip, ClipStatus
 
 
@@ -37,8 +37,7 @@ class Command(BaseCommand):
             if queue:
                 ingest.clip_ingest_queue(clip_id=clip_id)
             else:
-                # In this process whatever the broker, retries and all.
-                tasks.clip_ingest.apply(args=(clip_id,), throw=True)
+                ingest.clip_ingest_here(clip_id=clip_id)
                 outcome = Clip.objects.filter(pk=clip_id).values("status").first()
                 if outcome:
                     outcomes[outcome["status"]] += 1
