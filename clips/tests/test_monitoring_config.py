@@ -57,7 +57,7 @@ SCRAPED = {"clips": ("app", 8000), "nginx-log": ("mtail", 3903)}
 SCRAPED["clips-worker"] = ("worker", 9808)  # its WORKER_METRICS_BIND
 SCRAPED["nginx"] = ("nginx-exporter", 9113)  # the exporter's default port
 # Jobs with a target per replica: every address compose's DNS gives the service.
-DISCOVERED = {"clips"}
+DISCOVERED = {"clips", "clips-worker"}
 
 
 def load_yaml(path):
