@@ -12,7 +12,6 @@ and runs wrk on the stream and the catalogue; prints a table and writes
 bench/edge-results.md. Needs wrk, nginx and curl. Everything it starts, it stops.
 """
 
-import argparse
 import getpass
 import itertools
 import multiprocessing
@@ -41,13 +40,14 @@ from run import (
     ensure_tools,
     environment,
     recreate_database,
+    report_publish,
     running,
     table,
     wait_until_up,
     worker_pids,
-    write_report,
     write_wav,
     wrk,
+    wrk_arguments,
 )
 from run import (
     DATABASE_URL as RUN_DATABASE_URL,
@@ -668,26 +668,18 @@ def prepare() -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=8, help="length of each wrk run")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "edge-results.md")
-    args = parser.parse_args()
+    args = wrk_arguments(__doc__, ROOT / "bench" / "edge-results.md")
     clips = prepare()
     described = about()
     before = measure_alone(clips, args.seconds)
     after, nginx = measure_edge(clips, args.seconds)
     rows, goals = rows_and_goals(before, after, nginx)
-    described["load average at end"] = ", ".join(
-        f"{load:.2f}" for load in os.getloadavg()
-    )
-    sections = [
-        "\n".join(f"- {key}: {value}" for key, value in described.items()),
+    report_publish(
+        args.out,
+        described,
         table(COLUMNS, rows),
         table(["goal", "measured", "verdict"], goals),
-    ]
-    print("\n\n".join(sections))
-    write_report(args.out, "\n\n".join(sections))
-    print(f"bench: wrote {args.out}")
+    )
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ request reaches Django. Prints a table and writes bench/replicas-results.md.
 Needs wrk and nginx. Everything it starts, it stops.
 """
 
-import argparse
-import os
 import shutil
 import sys
 from contextlib import ExitStack
@@ -44,11 +42,12 @@ from run import (
     ensure_tools,
     environment,
     recreate_database,
+    report_publish,
     running,
     table,
     worker_pids,
-    write_report,
     wrk,
+    wrk_arguments,
 )
 from run import (
     DATABASE_URL as RUN_DATABASE_URL,
@@ -183,12 +182,7 @@ def rows(best: dict[str, dict[int, Measured]]) -> list[Row]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=8, help="length of each wrk run")
-    parser.add_argument(
-        "--out", type=Path, default=ROOT / "bench" / "replicas-results.md"
-    )
-    args = parser.parse_args()
+    args = wrk_arguments(__doc__, ROOT / "bench" / "replicas-results.md")
     ensure_tools()
     shutil.rmtree(OUT, ignore_errors=True)
     (OUT / "media").mkdir(parents=True)
@@ -205,18 +199,7 @@ def main() -> None:
         "runs), on the same cores",
     }
     best = measure(args.seconds)
-    described["load average at end"] = ", ".join(
-        f"{load:.2f}" for load in os.getloadavg()
-    )
-    report = "\n\n".join(
-        [
-            "\n".join(f"- {key}: {value}" for key, value in described.items()),
-            table(COLUMNS, rows(best)),
-        ]
-    )
-    print(report)
-    write_report(args.out, report)
-    print(f"bench: wrote {args.out}")
+    report_publish(args.out, described, table(COLUMNS, rows(best)))
 
 
 if __name__ == "__main__":

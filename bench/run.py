@@ -1069,6 +1069,28 @@ def main() -> None:
     print(f"bench: wrote {args.out}")
 
 
+def wrk_arguments(doc: str, out: Path) -> argparse.Namespace:
+    """A wrk benchmark's command line: --seconds per run, --out for its results."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=8, help="length of each wrk run")
+    parser.add_argument("--out", type=Path, default=out)
+    return parser.parse_args()
+
+
+def report_publish(path: Path, described: dict[str, str], *tables: str) -> None:
+    """Print the run's description (with the load at its end) and tables, and put
+    them in the results file at `path`."""
+    described = described | {
+        "load average at end": ", ".join(f"{load:.2f}" for load in os.getloadavg())
+    }
+    report = "\n\n".join(
+        ["\n".join(f"- {key}: {value}" for key, value in described.items()), *tables]
+    )
+    print(report)
+    write_report(path, report)
+    print(f"bench: wrote {path}")
+
+
 def write_report(path: Path, report: str) -> None:
     """Replace the generated block of results.md, keeping the notes around it."""
     block = f"{BEGIN}\n{report}\n{END}"

@@ -14,7 +14,6 @@ the S3 server's own ceiling. Prints a table and writes bench/storage-results.md.
 Needs wrk and nginx. Everything it starts, it stops.
 """
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -43,11 +42,12 @@ from run import (
     ensure_tools,
     environment,
     recreate_database,
+    report_publish,
     running,
     table,
-    write_report,
     write_wav,
     wrk,
+    wrk_arguments,
 )
 from run import DATABASE_URL as RUN_DATABASE_URL
 
@@ -190,12 +190,7 @@ def rows(best: dict[str, dict[str, Wrk]]) -> list[Row]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=8, help="length of each wrk run")
-    parser.add_argument(
-        "--out", type=Path, default=ROOT / "bench" / "storage-results.md"
-    )
-    args = parser.parse_args()
+    args = wrk_arguments(__doc__, RESULTS)
     ensure_tools()
     moto = shutil.which("moto_server", path=str(Path(sys.executable).parent))
     if moto is None:
@@ -245,17 +240,8 @@ def main() -> None:
         "S3 server": "moto's server mode (Python, werkzeug), in memory, on loopback",
         "load generator": f"wrk 4.1 (2 threads; better of {ROUNDS} alternating "
         "runs), on the same cores",
-        "load average at end": ", ".join(f"{load:.2f}" for load in os.getloadavg()),
     }
-    report = "\n\n".join(
-        [
-            "\n".join(f"- {key}: {value}" for key, value in described.items()),
-            table(COLUMNS, rows(best)),
-        ]
-    )
-    print(report)
-    write_report(args.out, report)
-    print(f"bench: wrote {args.out}")
+    report_publish(args.out, described, table(COLUMNS, rows(best)))
 
 
 if __name__ == "__main__":
