@@ -124,10 +124,11 @@ def upload(site: str, env: dict[str, str], wav: Path) -> tuple[int, str]:
         [sys.executable, "-c", _UPLOAD, str(wav), str(CLIP_BYTES)],
         cwd=ROOT,
         env={**os.environ, **env, "DJANGO_SETTINGS_MODULE": "clips_project.settings"},
-        check=True,
         capture_output=True,
         text=True,
     )
+    if done.returncode:
+        sys.exit(f"bench: the upload to the {site} site failed:\n{done.stderr}")
     clip_id, name = done.stdout.split()
     print(f"bench: {site}: clip {clip_id} stored as {name}", flush=True)
     return int(clip_id), name

@@ -108,10 +108,12 @@ def _analyse(container, source: Path, preview: Path | None) -> Analysis:
     samples = 0
     for frame in container.decode(stream):
         samples += frame.samples
-        for mixed in mono.resample(frame):
-            peaks.add(mixed)
+        # The encoder's resampler first: after the mono one has taken a mono frame
+        # of no channel layout (a plain mono WAV's), another refuses it (EINVAL).
         if encoder:
             encoder.add(frame)
+        for mixed in mono.resample(frame):
+            peaks.add(mixed)
     if encoder:
         encoder.close()
     if samples == 0:

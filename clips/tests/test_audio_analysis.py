@@ -1,6 +1,9 @@
 """clips.audio_analysis: probe, preview and peaks of real audio made by the tests."""
 
 import json
+import math
+import struct
+import wave
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,14 @@ EXPECTED = {
     "ogg": ("ogg", "opus", "audio/ogg", 48_000),
     "flac": ("flac", "flac", "audio/flac", 44_100),
 }
+
+
+def tone_samples(*, seconds: float, rate: int) -> bytes:
+    """A 440 Hz tone at half scale, 16-bit little-endian mono PCM."""
+    return b"".join(
+        struct.pack("<h", round(16_000 * math.sin(2 * math.pi * 440 * n / rate)))
+        for n in range(round(seconds * rate))
+    )
 
 
 def written(tmp_path: Path, name: str, data: bytes) -> Path:
@@ -51,6 +62,22 @@ def test_the_preview_is_a_128_kbps_mp3_of_the_same_length(tmp_path, extension):
     assert container == "mp3"
     assert seconds == pytest.approx(3, abs=0.06)  # plus the encoder's padding
     assert preview.stat().st_size == pytest.approx(3 * 128_000 / 8, rel=0.1)
+
+
+@pytest.mark.parametrize("rate", [22_050, 44_100])
+def test_a_plain_mono_wav_gets_its_preview(tmp_path, rate):
+    """A WAV of no channel layout, as Python's wave module and most recorders
+    write one: its preview failed with EINVAL once (resamplers in the wrong order)."""
+    source = tmp_path / "plain.wav"
+    with wave.open(str(source), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(tone_samples(seconds=2, rate=rate))
+    preview = tmp_path / "preview.mp3"
+    facts = audio_analysis.analyse(source, preview=preview).facts
+    assert (facts.sample_rate, facts.channels) == (rate, 1)
+    assert decoded(preview.read_bytes())[1] == pytest.approx(2, abs=0.06)
 
 
 def test_a_mono_source_gives_a_mono_preview(tmp_path):
