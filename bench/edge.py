@@ -254,7 +254,7 @@ def rendered_nginx(
 ) -> list[str]:
     """The shipped config in `directory`, rendered as make serve and the tests
     render it, before gunicorns on `upstreams`, for out/media and out/static."""
-    (out / "static").mkdir(exist_ok=True)
+    (out / "static").mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [
             sys.executable,

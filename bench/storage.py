@@ -232,16 +232,17 @@ def main() -> None:
             answer.raise_for_status()
             if answer.content != wav.read_bytes():
                 sys.exit(f"bench: {url} sent other bytes than the upload's")
+        described = environment() | {
+            "Clips": "clips_project/gunicorn.py as shipped, CLIPS_STREAM_OFFLOAD=1, "
+            "NUM_PROXIES=1, PostgreSQL on 127.0.0.1, DEBUG=0, behind deploy/nginx; "
+            "disk: MEDIA_ROOT, sent by nginx's sendfile; bucket: django-storages' S3 "
+            "backend, nginx fetching a presigned URL (CLIPS_S3_URL_SECONDS=60)",
+            "S3 server": "moto's server mode (Python, werkzeug), in memory, "
+            "on loopback",
+            "load generator": f"wrk 4.1 (2 threads; better of {ROUNDS} alternating "
+            "runs), on the same cores",
+        }
         best = measure(urls, args.seconds)
-    described = environment() | {
-        "Clips": "clips_project/gunicorn.py as shipped, CLIPS_STREAM_OFFLOAD=1, "
-        "NUM_PROXIES=1, PostgreSQL on 127.0.0.1, DEBUG=0, behind deploy/nginx; "
-        "disk: MEDIA_ROOT, sent by nginx's sendfile; bucket: django-storages' S3 "
-        "backend, nginx fetching a presigned URL (CLIPS_S3_URL_SECONDS=60)",
-        "S3 server": "moto's server mode (Python, werkzeug), in memory, on loopback",
-        "load generator": f"wrk 4.1 (2 threads; better of {ROUNDS} alternating "
-        "runs), on the same cores",
-    }
     report_publish(args.out, described, table(COLUMNS, rows(best)))
 
 
