@@ -1,4 +1,5 @@
-"""The shared cache: anonymous catalogue answers, and carrying on without Redis.
+"""The shared cache: anonymous catalogue answers, waveforms, and carrying on without
+Redis.
 
 The default cache is Redis when REDIS_URL is set (clips_project/settings.py), so
 every worker and replica shares these answers and the rate limits
@@ -11,6 +12,7 @@ clips_cache_unavailable_total.
 import hashlib
 import logging
 from collections.abc import Callable
+from typing import TypeVar
 
 import redis
 from django.conf import settings
@@ -23,6 +25,7 @@ from rest_framework.response import Response
 from clips import metrics
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Redis down, refusing, slower than its socket timeouts, or unable to take writes
 # (full, or a replica after a failover). Any other error is a bug: a 500 to see.
@@ -34,17 +37,43 @@ UNAVAILABLE = (
 )
 
 
-def cache_unavailable(request: HttpRequest, *, use: str, error: Exception) -> None:
+def cache_unavailable(
+    request: HttpRequest | None, *, use: str, error: Exception
+) -> None:
     """Log one line and count a request that went on without the cache."""
     metrics.CACHE_UNAVAILABLE.labels(use=use).inc()
     logger.warning(
-        "Cache unavailable (%s): %s %s: %s: %s",
+        "Cache unavailable (%s): %s: %s: %s",
         use,
-        request.method,
-        request.path,
+        f"{request.method} {request.path}" if request else "-",
         type(error).__name__,
         " ".join(str(error).split()),
     )
+
+
+# A value named by the digest of what it was made from never goes stale.
+CONTENT_CACHE_SECONDS = 24 * 3600
+
+
+def content_cached(*, use: str, digest: str, load: Callable[[], T]) -> T:
+    """What load() reads from storage, kept in the shared cache under its digest.
+
+    For what every page view would read again: the clip page's waveform is a
+    GET to the bucket otherwise. Without Redis, load() each time.
+    """
+    key = f"clips:{use}:{digest}"
+    try:
+        value = cache.get(key)
+    except UNAVAILABLE as error:
+        cache_unavailable(None, use=use, error=error)
+        return load()
+    if value is None:
+        value = load()
+        try:
+            cache.set(key, value, CONTENT_CACHE_SECONDS)
+        except UNAVAILABLE as error:
+            cache_unavailable(None, use=use, error=error)
+    return value
 
 
 def catalogue_cached(request: Request, page: Callable[[], Response]) -> Response:

@@ -9,6 +9,7 @@ from django.db.models import Count, F, JSONField, OuterRef, Q, QuerySet, Subquer
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
+from clips import caching, storage
 from clips.models import Clip, ClipStatus, PlayTotal, Rendition, RenditionName
 
 STATS_DAYS = 30
@@ -130,12 +131,22 @@ def clip_get(
 
 
 def clip_waveform(*, clip: Clip) -> dict | None:
-    """The clip's peaks in BBC audiowaveform's JSON, or None before its ingest."""
+    """The clip's peaks in BBC audiowaveform's JSON, or None before its ingest (or
+    when the file has gone from storage)."""
     rendition = rendition_get(clip=clip, name=RenditionName.WAVEFORM)
     if rendition is None:
         return None
-    with rendition.file.open("rb") as data:
-        return json.loads(data.read())
+
+    def read() -> dict | None:
+        try:
+            with rendition.file.open("rb") as data:
+                return json.loads(data.read())
+        except storage.STORAGE_ERRORS as error:
+            if not storage.file_missing(error):
+                raise
+            return None  # gone from storage: none until the clip is ingested again
+
+    return caching.content_cached(use="waveform", digest=rendition.digest, load=read)
 
 
 def clip_waveform_peaks(*, clip: Clip) -> list[int] | None:

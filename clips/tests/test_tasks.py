@@ -153,6 +153,27 @@ def test_the_waveform_endpoint_gives_audiowaveform_json(upload, client):
     assert len(waveform["data"]) == 2 * waveform["length"] == 1600
 
 
+def test_the_waveform_is_read_from_storage_once(upload, client):
+    """Named by its digest it never goes stale: kept in the shared cache, the
+    clip page and the API do not ask the storage (a bucket GET) each time."""
+    clip = upload("take.wav", tone("wav"))
+    first = client.get(clip["waveform_url"]).json()
+    rendition = Rendition.objects.get(clip_id=clip["id"], name=RenditionName.WAVEFORM)
+    rendition.file.storage.delete(rendition.file.name)
+    assert client.get(clip["waveform_url"]).json() == first
+    assert client.get(f"/clips/{clip['id']}/").status_code == 200
+
+
+def test_a_waveform_gone_from_storage_is_not_ready_not_a_500(upload, client):
+    clip = upload("take.wav", tone("wav"))
+    rendition = Rendition.objects.get(clip_id=clip["id"], name=RenditionName.WAVEFORM)
+    rendition.file.storage.delete(rendition.file.name)
+    response = client.get(clip["waveform_url"])
+    assert response.status_code == 409
+    assert response.json()["code"] == "waveform_not_ready"
+    assert client.get(f"/clips/{clip['id']}/").status_code == 200
+
+
 def test_a_clip_not_ingested_has_no_waveform_yet(client):
     response = client.get(f"{LIST_URL}/{ClipFactory().pk}/waveform")
     assert response.status_code == 409
