@@ -6,12 +6,16 @@ nginx streaming from the bucket is test_edge.py's, on both storages.
 
 import hashlib
 import importlib
+import io
 from collections.abc import Iterator
 
 import pytest
 import requests
 from django.apps import apps as django_apps
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 
 from clips.models import Clip, ClipStatus
 from clips.selectors import clip_stats
@@ -197,3 +201,14 @@ def test_the_digest_backfill_migration_reads_the_bucket(bucket, curator_client):
     gone.refresh_from_db()
     assert clip.audio_digest == hashlib.sha256(audio).hexdigest()
     assert gone.audio_digest == ""  # left for its first stream
+
+
+def test_sweep_deletes_an_orphan_from_the_bucket(bucket, upload):
+    clip = upload(tone("wav"))
+    orphan = default_storage.save("renditions/ab/orphan.json", ContentFile(b"{}"))
+    stored = keys(bucket)
+    call_command(
+        "sweep_files", "--min-age", "0", stdout=io.StringIO(), stderr=io.StringIO()
+    )
+    assert keys(bucket) == sorted(set(stored) - {orphan})
+    assert clip.audio_file.name in keys(bucket)

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandParser
 
 from clips import ingest
+from clips.management.progress import progress_show
 from clips.models import Clip, ClipStatus
 
 
@@ -41,17 +42,8 @@ class Command(BaseCommand):
                 outcome = Clip.objects.filter(pk=clip_id).values("status").first()
                 if outcome:
                     outcomes[outcome["status"]] += 1
-            self._progress(done, total)
-        if total:
-            self.stderr.write("")
+            progress_show(self.stderr, done, total)
         summary = ", ".join(f"{count} {name}" for name, count in outcomes.items())
         self.stdout.write(
             f"{total} clips queued." if queue else f"{total} clips: {summary}."
         )
-
-    def _progress(self, done: int, total: int, width: int = 30) -> None:
-        filled = width * done // total
-        self.stderr.write(
-            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}", ending=""
-        )
-        self.stderr.flush()
