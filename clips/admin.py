@@ -138,5 +138,7 @@ def _waveform_svg(clip: Clip, *, width: int, height: int) -> str | None:
     """The pages' SVG (clips/_waveform.html) of the summary on the clip's row."""
     # A new clip (the add page) has no annotation: nothing to draw yet.
     peaks = getattr(clip, "waveform_peaks", None)
+    if not peaks:
+        return None
     context = waveform(peaks, label=clip.title, width=width, height=height)
-    return render_to_string("clips/_waveform.html", context) if peaks else None
+    return render_to_string("clips/_waveform.html", context)

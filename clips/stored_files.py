@@ -66,3 +66,10 @@ def file_referenced(*, name: str) -> bool:
         Rendition.objects.filter(file=name).exists()
         or Clip.objects.filter(audio_file=name).exists()
     )
+
+
+def files_referenced() -> set[str]:
+    """Every file name a row holds, in two queries: for sweeps of whole storages."""
+    return set(Rendition.objects.values_list("file", flat=True)) | set(
+        Clip.objects.exclude(audio_file="").values_list("audio_file", flat=True)
+    )

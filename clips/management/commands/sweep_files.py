@@ -29,11 +29,11 @@ class Command(BaseCommand):
         files = stored_files.storage
         names = sorted(_walk(files))
         cutoff = timezone.now() - timedelta(seconds=min_age)
+        # Read once; file_release checks each candidate again under its lock.
+        referenced = stored_files.files_referenced()
         swept, kept = [], 0
         for done, name in enumerate(names, start=1):
-            if not stored_files.file_referenced(name=name) and _older(
-                files, name, cutoff
-            ):
+            if name not in referenced and _older(files, name, cutoff):
                 if dry_run or stored_files.file_release(name=name):
                     swept.append(name)
             else:
