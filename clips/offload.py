@@ -46,19 +46,16 @@ def stream_handoff(
     """
     if request.method != "GET" or "If-Match" in request.headers:
         return None
-    redirect, offload = settings.CLIPS_S3_REDIRECT, settings.CLIPS_STREAM_OFFLOAD
-    url = None
-    if redirect:
-        url = storage.presigned_url(files, name, content_type=content_type)
-    elif offload:
-        url = storage.presigned_url(files, name)
-    if url and redirect:
+    if settings.CLIPS_S3_REDIRECT and (
+        url := storage.presigned_url(files, name, content_type=content_type)
+    ):
         response = HttpResponseRedirect(url)
         # The URL expires within a minute: nobody may keep the redirect.
         response.headers["Cache-Control"] = "no-store"
         return response
-    if not offload:
+    if not settings.CLIPS_STREAM_OFFLOAD:
         return None
+    url = storage.presigned_url(files, name)  # None: the file is on disk
     response = HttpResponse(content_type=content_type)
     if url:
         response.headers["X-Accel-Redirect"] = OFFLOAD_BUCKET_PREFIX + quote(name)
