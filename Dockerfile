@@ -5,8 +5,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
+# The runtime lock alone: every package pinned with its hashes (requirements.in
+# says what the service needs; `make lock` compiles it). The release smoke test
+# (clips/tests/test_release.py) boots this same install.
 COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt
+RUN pip install --no-cache-dir --require-hashes -r requirements.txt \
+    && pip check
 
 COPY . .
 # collectstatic needs settings to import, not real secrets.

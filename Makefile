@@ -1,18 +1,38 @@
 # The two commands of README.md: `make run` and `make test`.
 PYTHON ?= python3
+# Development and tests: requirements-dev.txt (the runtime lock and the test tools).
 VENV ?= .venv
 BIN := $(VENV)/bin
+# What ships: requirements.txt alone, as the image installs it (make serve).
+RUNTIME_VENV ?= .venv-runtime
+PIP_INSTALL = -m pip install --quiet --require-hashes --disable-pip-version-check
 ADDR ?= 127.0.0.1:8000
 # The PostgreSQL half of the suite; pytest-django creates and drops test_clips.
 PG_TEST_URL ?= postgres://postgres:postgres@127.0.0.1:5432/clips
 
-.PHONY: run serve test test-sqlite test-postgres lint
+.PHONY: run serve test test-sqlite test-postgres lint lock
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+# Each venv installs one lock, every package pinned with its hashes; `pip check`
+# fails the install when the lock misses what a package needs.
+$(BIN)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python $(PIP_INSTALL) -r requirements-dev.txt
+	$(BIN)/python -m pip check
 	touch $@
+
+$(RUNTIME_VENV)/bin/.installed: requirements.txt
+	$(PYTHON) -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/python $(PIP_INSTALL) -r requirements.txt
+	$(RUNTIME_VENV)/bin/python -m pip check
+	touch $@
+
+# Compiles requirements*.in into the locks. Upgrade one package (README):
+# make lock UPGRADE=django
+UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+	$(if $(UPGRADE),--upgrade-package $(UPGRADE))
+lock: $(BIN)/.installed
+	$(UV_COMPILE) requirements.in -o requirements.txt
+	$(UV_COMPILE) requirements-dev.in -o requirements-dev.txt
 
 run: $(BIN)/.installed
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
@@ -20,10 +40,11 @@ run: $(BIN)/.installed
 	DEBUG=1 $(BIN)/python manage.py runserver $(ADDR)
 
 # Production's topology, in the foreground: nginx on $PORT (8080) in front of
-# gunicorn, Redis, under honcho (deploy/serve.py, deploy/Procfile). Needs Debian's
-# nginx and redis-server, and PostgreSQL (DATABASE_URL; see README).
-serve: $(BIN)/.installed
-	$(BIN)/python deploy/serve.py
+# gunicorn, Redis, under honcho (deploy/serve.py, deploy/Procfile), from the
+# runtime lock alone. Needs Debian's nginx and redis-server, and PostgreSQL
+# (DATABASE_URL; see README).
+serve: $(RUNTIME_VENV)/bin/.installed
+	$(RUNTIME_VENV)/bin/python deploy/serve.py
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

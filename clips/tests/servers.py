@@ -6,6 +6,8 @@ Each listens on a free loopback port in 18000-18999 and is stopped on exit; Redi
 is the machine's own, on 127.0.0.1:6379, with a key prefix for each user.
 """
 
+import fcntl
+import hashlib
 import importlib.util
 import os
 import random
@@ -24,6 +26,7 @@ from types import ModuleType
 from typing import NoReturn
 
 import boto3
+import psycopg
 import pytest
 import redis
 import requests
@@ -34,6 +37,9 @@ MONITORING = BASE_DIR / "monitoring"
 NGINX = BASE_DIR / "deploy" / "nginx"
 PORTS = range(18000, 19000)
 REDIS_URL = "redis://127.0.0.1:6379/0"
+# The executables of this test run's venv: requirements-dev.txt.
+DEV_BIN = Path(sys.executable).parent
+RUNTIME_LOCK = BASE_DIR / "requirements.txt"
 
 
 def nginx_render() -> ModuleType:
@@ -68,6 +74,41 @@ def free_port() -> int:
                 continue
             return port
     raise RuntimeError("no free loopback port in 18000-18999")
+
+
+# The make running this suite, if any: a make started by a test is its own.
+MAKE_VARIABLES = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")
+
+
+def runtime_venv() -> Path:
+    """A venv of the runtime lock alone, as the image installs it; returns its bin/.
+
+    Built by the Makefile's own recipe (`make .venv-runtime/bin/.installed` with
+    RUNTIME_VENV elsewhere), once per lock and Python: kept under
+    ~/.cache/clips/ by the lock's hash, so later runs reuse it. A file lock makes
+    parallel test runs wait for one build.
+    """
+    key = hashlib.sha256(RUNTIME_LOCK.read_bytes() + sys.version.encode())
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "clips"
+    venv = cache / f"runtime-{key.hexdigest()[:16]}"
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / f"{venv.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        # -o: the lock's content is the key, so its mtime (a fresh clone's) is not.
+        built = subprocess.run(
+            [
+                *("make", "--no-print-directory", "-o", RUNTIME_LOCK.name),
+                *(f"PYTHON={sys.executable}", f"RUNTIME_VENV={venv}"),
+                f"{venv}/bin/.installed",
+            ],
+            cwd=BASE_DIR,
+            env={k: v for k, v in os.environ.items() if k not in MAKE_VARIABLES},
+            capture_output=True,
+            text=True,
+        )
+    if built.returncode:
+        pytest.fail(f"the runtime lock does not install:\n{built.stdout}{built.stderr}")
+    return venv / "bin"
 
 
 # loaddata leaves the samples as their rows say (ready, no renditions) instead of
@@ -108,20 +149,55 @@ def shared_database_url() -> str:
     )
 
 
-def site_create(workdir: Path, *, extra_env: dict[str, str] | None = None) -> Path:
+def site_create(
+    workdir: Path,
+    *,
+    extra_env: dict[str, str] | None = None,
+    bin_dir: Path = DEV_BIN,
+) -> Path:
     """Migrate and load the six sample clips (ids 1-6) into workdir; return it.
 
     extra_env overrides site_env(workdir): another DATABASE_URL, s3_server()'s bucket.
+    bin_dir: the venv's whose python runs manage.py.
     """
     for command in (["migrate", "--noinput"], ["loaddata", "sample_clips"]):
         subprocess.run(
-            [sys.executable, "manage.py", *command, "-v0"],
+            [bin_dir / "python", "manage.py", *command, "-v0"],
             cwd=BASE_DIR,
             env=site_env(workdir) | (extra_env or {}),
             check=True,
             capture_output=True,
         )
     return workdir
+
+
+@contextmanager
+def database_of_its_own(directory: Path) -> Iterator[str]:
+    """A DATABASE_URL of a new, empty database of the suite's kind, dropped on exit.
+
+    On PostgreSQL a database beside the test database; on SQLite a file in directory.
+    """
+    database = connection.settings_dict
+    if not database["ENGINE"].endswith("postgresql"):
+        yield f"sqlite:///{directory / 'own.sqlite3'}"
+        return
+    server = {
+        "host": database["HOST"],
+        "port": database["PORT"],
+        "user": database["USER"],
+        "password": database["PASSWORD"],
+    }
+    name = f"clips_{directory.name.replace('-', '_')}_{os.getpid()}".lower()
+    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield (
+            f"postgres://{database['USER']}:{database['PASSWORD']}@"
+            f"{database['HOST']}:{database['PORT']}/{name}"
+        )
+    finally:
+        with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @dataclass
@@ -207,11 +283,13 @@ def gunicorn(
     metrics_dir: Path | None = None,
     extra_env: dict[str, str] | None = None,
     group: bool = False,
+    bin_dir: Path = DEV_BIN,
 ) -> Iterator[Process]:
     """The app as in production: clips_project/gunicorn.py, several workers.
 
     extra_env overrides site_env(workdir), e.g. another DATABASE_URL. group: the
     master and its workers in a process group of their own, which a test may kill.
+    bin_dir: the venv's whose gunicorn runs, e.g. runtime_venv()'s.
     """
     port = free_port()
     env = {
@@ -221,9 +299,9 @@ def gunicorn(
         **({"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)} if metrics_dir else {}),
         **(extra_env or {}),
     }
-    command = [sys.executable, "-m", "gunicorn", "-c", "clips_project/gunicorn.py"]
+    command = [bin_dir / "gunicorn", "-c", "clips_project/gunicorn.py"]
     with _running(
-        [*command, "clips_project.wsgi"],
+        [*map(str, command), "clips_project.wsgi"],
         url=f"http://127.0.0.1:{port}",
         ready_path="/healthz",
         env=env,
@@ -334,7 +412,7 @@ def s3_server(workdir: Path) -> Iterator[dict[str, str]]:
 
     The keys are moto's (it accepts any); the bucket is dropped with the server.
     """
-    binary = shutil.which("moto_server", path=str(Path(sys.executable).parent))
+    binary = shutil.which("moto_server", path=str(DEV_BIN))
     if binary is None:
         tool_missing("needs moto_server (pip: moto[server], requirements-dev.txt)")
     with _listening(
@@ -369,18 +447,23 @@ def s3_client(env: dict[str, str]):
 
 @contextmanager
 def celery_worker(
-    workdir: Path, *, extra_env: dict[str, str], ready_within: float = 60
+    workdir: Path,
+    *,
+    extra_env: dict[str, str],
+    ready_within: float = 60,
+    bin_dir: Path = DEV_BIN,
 ) -> Iterator[Process]:
     """The ingest worker as in production (deploy/Procfile), on site_env(workdir).
 
     extra_env gives its broker: redis_env()'s, whose prefix keeps its queue apart.
+    bin_dir: the venv's whose celery runs, e.g. runtime_venv()'s.
     Its url is its own metrics endpoint (WORKER_METRICS_BIND, a free port).
     Ready once it logs so; stopped by SIGTERM (a warm shutdown), killed if stuck.
     """
     port = free_port()
     log = workdir / f"celery-{port}.log"
     errors = log.with_suffix(".err")  # Celery logs to stderr
-    command = [sys.executable, "-m", "celery", "-A", "clips_project", "worker"]
+    command = [str(bin_dir / "celery"), "-A", "clips_project", "worker"]
     env = {
         **site_env(workdir),
         "WORKER_METRICS_BIND": f"127.0.0.1:{port}",
@@ -540,6 +623,7 @@ def make_serve(
 ) -> Iterator[Served]:
     """`make serve` as a user runs it, in a process group of its own.
 
+    From the runtime venv (runtime_venv()), as the Makefile has it.
     On a free port, with media, static files and run files under workdir (so two
     in one workdir share media and SECRET_KEY, as two replicas on one machine do);
     extra_env adds DATABASE_URL, REDIS_URL... Stopped by SIGTERM to its group.
@@ -547,12 +631,12 @@ def make_serve(
     for tool in ("make", "nginx", "redis-server", "mtail", "prometheus-nginx-exporter"):
         require_tool(tool, package=tool)
     port = free_port()
-    venv = Path(sys.prefix)
+    venv = runtime_venv().parent
     # Not the test settings (and their key), nor a Redis of the shell (it would
     # start none of its own), nor the make running this suite.
     inherited = (
         *("DJANGO_SETTINGS_MODULE", "SECRET_KEY", "REDIS_URL", "CACHE_KEY_PREFIX"),
-        *("MAKEFLAGS", "MAKELEVEL"),
+        *MAKE_VARIABLES,
     )
     env = {name: value for name, value in os.environ.items() if name not in inherited}
     env |= {
@@ -563,10 +647,10 @@ def make_serve(
         **NO_SAMPLES_INGEST,
         **(extra_env or {}),
     }
-    # -o: the venv is this one, installed already; make must not reinstall it.
+    # -o: the runtime venv is installed already; make must not reinstall it.
     command = ["make", "--no-print-directory", "-o", f"{venv}/bin/.installed"]
     with _running(
-        [*command, "serve", f"VENV={venv}"],
+        [*command, "serve", f"RUNTIME_VENV={venv}"],
         url=f"http://127.0.0.1:{port}",
         ready_path="/readyz",
         env=env,

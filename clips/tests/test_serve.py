@@ -6,19 +6,16 @@ Two of them with one DATABASE_URL and REDIS_URL are two replicas of one service.
 """
 
 import contextlib
-import os
 import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import psycopg
 import pytest
 import requests
-from django.conf import settings as django_settings
 
-from clips.tests.servers import Served, make_serve
+from clips.tests.servers import Served, database_of_its_own, make_serve
 
 STREAM = "/api/v1/clips/1/stream"
 SAMPLE = Path("samples") / "ambient.mp3"
@@ -29,26 +26,8 @@ SMALL = {"GUNICORN_WORKERS": "2", "CLIPS_THROTTLE_STREAM": ""}
 @pytest.fixture(scope="module")
 def database_url(tmp_path_factory) -> Iterator[str]:
     """A database of the replicas' own, on the suite's kind of database."""
-    database = django_settings.DATABASES["default"]
-    if not database["ENGINE"].endswith("postgresql"):
-        yield f"sqlite:///{tmp_path_factory.mktemp('serve-db') / 'db.sqlite3'}"
-        return
-    server = {
-        "host": database["HOST"],
-        "port": database["PORT"],
-        "user": database["USER"],
-        "password": database["PASSWORD"],
-    }
-    name = f"clips_serve_{os.getpid()}"
-    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    password = database["PASSWORD"]
-    yield (
-        f"postgres://{database['USER']}:{password}@{database['HOST']}:"
-        f"{database['PORT']}/{name}"
-    )
-    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with database_of_its_own(tmp_path_factory.mktemp("serve-db")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
