@@ -7,7 +7,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 # The runtime lock alone: every package pinned with its hashes (requirements.in
 # says what the service needs; `make lock` compiles it). The release smoke test
-# (clips/tests/test_release.py) boots this same install.
+# (clips/tests/system/test_release.py) boots this same install.
 COPY requirements.txt .
 RUN pip install --no-cache-dir --require-hashes -r requirements.txt \
     && pip check
@@ -20,7 +20,7 @@ RUN DEBUG=1 python manage.py collectstatic --noinput \
 
 USER clips
 EXPOSE 8000
-# Liveness (clips/health.py): plain http to 127.0.0.1 answers whatever ALLOWED_HOSTS
+# Liveness (clips/ops/health.py): plain http to 127.0.0.1 answers whatever ALLOWED_HOSTS
 # and SECURE_SSL_REDIRECT say; compose asks /readyz instead.
 HEALTHCHECK --interval=15s --timeout=3s --retries=5 \
     CMD python -m clips_project.probe /healthz

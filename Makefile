@@ -10,7 +10,7 @@ ADDR ?= 127.0.0.1:8000
 # The PostgreSQL half of the suite; pytest-django creates and drops test_clips.
 PG_TEST_URL ?= postgres://postgres:postgres@127.0.0.1:5432/clips
 
-.PHONY: run serve test test-sqlite test-postgres lint lock
+.PHONY: run serve test test-quick test-sqlite test-postgres lint lock
 
 # Each venv installs one lock, every package pinned with its hashes; `pip check`
 # fails the install when the lock misses what a package needs.
@@ -46,9 +46,15 @@ run: $(BIN)/.installed
 serve: $(RUNTIME_VENV)/bin/.installed
 	$(RUNTIME_VENV)/bin/python deploy/serve.py
 
+# ruff, and import-linter's contracts (pyproject.toml): imports run one way.
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
+
+# The quick loop: unit and API tests, no servers started (clips/tests/system/).
+test-quick: $(BIN)/.installed
+	DATABASE_URL= $(BIN)/pytest -m "not system"
 
 test-sqlite: $(BIN)/.installed
 	DATABASE_URL= $(BIN)/pytest

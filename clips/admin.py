@@ -7,7 +7,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 
-from clips import ingest, selectors, services
+from clips import selectors, services, tasks
 from clips.models import Clip, Play
 from clips.templatetags.clips_format import waveform
 
@@ -67,7 +67,7 @@ class ClipAdmin(admin.ModelAdmin):
     ]
     # Not forms.URLField: it rewrites what was typed (adds a scheme, re-joins the
     # parts) and refuses with a bare "Enter a valid URL." before the model's
-    # validators can say why (clips.url_syntax).
+    # validators can say why (clips.remote.url_syntax).
     formfield_overrides = {models.URLField: {"form_class": CharField}}
 
     def get_readonly_fields(self, request: HttpRequest, obj: Clip | None = None):
@@ -85,7 +85,7 @@ class ClipAdmin(admin.ModelAdmin):
     def ingest_again(self, request: HttpRequest, queryset: QuerySet[Clip]) -> None:
         clip_ids = list(queryset.values_list("pk", flat=True))
         for clip_id in clip_ids:
-            ingest.clip_ingest_queue(clip_id=clip_id)
+            tasks.clip_ingest_queue(clip_id=clip_id)
         self.message_user(
             request, f"Ingest queued for {len(clip_ids)} clip(s).", messages.SUCCESS
         )

@@ -11,7 +11,7 @@ class ClipsConfig(AppConfig):
         # Register the stream metrics at start-up, so /metrics shows them at 0,
         # the signal receivers and the system checks.
         from clips import checks, metrics, signals  # noqa: F401
-        from clips.cors import cors_allow_public_reads
+        from clips.api.cors import cors_allow_public_reads
 
         check_request_enabled.connect(
             cors_allow_public_reads, dispatch_uid="clips.cors_allow_public_reads"

@@ -3,7 +3,7 @@ Redis.
 
 The default cache is Redis when REDIS_URL is set (clips_project/settings.py), so
 every worker and replica shares these answers and the rate limits
-(clips/throttling.py). When Redis cannot be reached the service carries on
+(clips/api/throttling.py). When Redis cannot be reached the service carries on
 without it: the rate limits let requests through and answers come from the
 database. Each such request logs one line and counts in
 clips_cache_unavailable_total.

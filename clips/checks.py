@@ -4,7 +4,7 @@ every `manage.py migrate`)."""
 from django.core.checks import CheckMessage, Tags, Warning, register
 from django.db import DatabaseError
 
-from clips.url_syntax import url_syntax_problem
+from clips.remote.url_syntax import url_syntax_problem
 
 MAX_LISTED = 20
 
@@ -13,7 +13,7 @@ MAX_LISTED = 20
 def check_audio_urls(
     app_configs: object = None, databases: list[str] | None = None, **kwargs: object
 ) -> list[CheckMessage]:
-    """Clips whose stored audio_url today's URL rule refuses (clips.url_syntax)."""
+    """Clips whose stored audio_url today's URL rule refuses (clips.remote)."""
     from clips.models import Clip
 
     refused = []

@@ -10,10 +10,19 @@ user, client address or anything else a request can choose.
 Under gunicorn these live in prometheus_client's multiprocess files
 (PROMETHEUS_MULTIPROC_DIR, see clips_project/gunicorn.py), and /metrics sums them;
 a Celery worker's prefork children likewise, on its own endpoint (clips_project/
-celery.py). The ingest queue's length is read at scrape time (clips/metrics_export.py).
+celery.py); metrics_registry() is what either endpoint reports. The ingest queue's
+length is read at scrape time (clips/ops/prometheus.py).
 """
 
-from prometheus_client import Counter, Histogram
+import os
+
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    multiprocess,
+)
 
 # Where the audio bytes come from: an uploaded file or a remote origin relayed.
 STREAM_SOURCES = ("file", "remote")
@@ -94,3 +103,14 @@ for _use in CACHE_USES:
     CACHE_UNAVAILABLE.labels(use=_use)
 for _outcome in INGEST_OUTCOMES:
     INGESTS.labels(outcome=_outcome)
+
+
+def metrics_registry() -> CollectorRegistry:
+    """The metrics this process reports: its own, or with PROMETHEUS_MULTIPROC_DIR
+    (gunicorn, the Celery worker) those every process of the server wrote, summed."""
+    registry = CollectorRegistry()
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry.register(REGISTRY)
+    return registry

@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 from django_prometheus.models import ExportModelOperationsMixin
 
-from clips.origin import OriginBlocked, check_url
+from clips.remote.origin import OriginBlocked, check_url
 
 # Longest clip a curator may add: this is a preview library, not a podcast host.
 MAX_DURATION_SECONDS = 3600
@@ -97,7 +97,7 @@ class Clip(ExportModelOperationsMixin("clip"), models.Model):
     # whatever the size and mtime. Empty until known (filled on first stream).
     audio_digest = models.CharField(max_length=64, blank=True, editable=False)
     size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
-    # Set by the ingest (clips.ingest): listeners see ready clips only.
+    # Set by the ingest (clips.ingest.pipeline): listeners see ready clips only.
     status = models.CharField(
         max_length=10,
         choices=ClipStatus.choices,
@@ -122,7 +122,7 @@ class Clip(ExportModelOperationsMixin("clip"), models.Model):
         # The catalogue's default order: a page is an index scan, not a sort of all.
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="clip_newest_first"),
-            # clips.stored_files deletes a file only once no row names it.
+            # clips.files.cleanup deletes a file only once no row names it.
             models.Index(fields=["audio_file"], name="clip_audio_file"),
         ]
         constraints = [

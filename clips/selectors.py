@@ -9,7 +9,8 @@ from django.db.models import Count, F, JSONField, OuterRef, Q, QuerySet, Subquer
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from clips import caching, storage
+from clips import caching
+from clips.files import storage
 from clips.models import Clip, ClipStatus, PlayTotal, Rendition, RenditionName
 
 STATS_DAYS = 30

@@ -1,8 +1,10 @@
 """Writes: clips and curators (the ingest is clips.ingest, plays clips.plays)."""
 
 import hashlib
+from functools import partial
 from pathlib import PurePath
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.core.files import File
@@ -10,11 +12,13 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
-from clips import ingest, sample_audio, stored_files
+from clips import sample_audio, tasks
+from clips.files import cleanup
 from clips.models import (
     AUDIO_CONTENT_TYPES,
     Clip,
     ClipStatus,
+    RenditionName,
 )
 
 CURATORS_GROUP = "Curators"
@@ -118,8 +122,8 @@ def clip_save(*, clip: Clip) -> Clip:
         clip.save()
         clip.renditions.all().delete()  # made of the audio this one replaces
         if stored and stored["audio_file"] != clip.audio_file.name:
-            stored_files.files_release_on_commit(names=[stored["audio_file"]])
-        transaction.on_commit(lambda: ingest.clip_ingest_queue(clip_id=clip.pk))
+            cleanup.files_release_on_commit(names=[stored["audio_file"]])
+        transaction.on_commit(lambda: tasks.clip_ingest_queue(clip_id=clip.pk))
     return clip
 
 
@@ -187,3 +191,18 @@ def curator_create(*, username: str, email: str = "") -> tuple[AbstractUser, Tok
     user.groups.add(group)
     token, _ = Token.objects.get_or_create(user=user)
     return user, token
+
+
+def sample_ingest_on_commit(*, clip: Clip) -> None:
+    """A sample clip just loaded goes through the ingest once the load commits.
+
+    loaddata saves rows, not renditions: this gives the samples their preview and
+    waveform as any upload gets them, in the loading process (no worker needed:
+    `make run`, compose's migrate). One that has a waveform is not ingested again.
+    """
+    if (
+        settings.CLIPS_SAMPLES_INGEST
+        and clip.audio_file.name in sample_audio.SHIPPED
+        and not clip.renditions.filter(name=RenditionName.WAVEFORM).exists()
+    ):
+        transaction.on_commit(partial(tasks.clip_ingest_here, clip_id=clip.pk))

@@ -3,7 +3,8 @@
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from clips import ingest, services, stored_files
+from clips import services
+from clips.files import cleanup
 from clips.models import Clip, Rendition
 
 
@@ -13,7 +14,7 @@ def clip_saved(sender: type[Clip], instance: Clip, raw: bool, **kwargs) -> None:
     # and without the renditions the ingest makes of them.
     services.sample_audio_install(clip=instance)
     if raw:
-        ingest.sample_ingest_on_commit(clip=instance)
+        services.sample_ingest_on_commit(clip=instance)
 
 
 # Deletions of every kind (a queryset's, a clip's cascade, the admin's) end here.
@@ -21,4 +22,4 @@ def clip_saved(sender: type[Clip], instance: Clip, raw: bool, **kwargs) -> None:
 @receiver(post_delete, sender=Rendition, dispatch_uid="clips.rendition_file_release")
 def file_owner_deleted(sender: type[Clip | Rendition], instance, **kwargs) -> None:
     field = instance.audio_file if sender is Clip else instance.file
-    stored_files.files_release_on_commit(names=[field.name])
+    cleanup.files_release_on_commit(names=[field.name])

@@ -1,10 +1,12 @@
-"""Celery tasks: thin, they call services (clips.ingest.clip_ingest)."""
+"""Celery tasks and their queueing: thin, they call the subject
+(clips.ingest.pipeline.clip_ingest). Services queue through the functions here."""
 
 import time
 
 from celery import shared_task
 
-from clips import ingest, metrics
+from clips import metrics
+from clips.ingest import pipeline
 from clips.models import ClipStatus
 
 MAX_RETRIES = 5
@@ -18,11 +20,11 @@ def clip_ingest(self, clip_id: int) -> None:
     """
     started = time.perf_counter()
     try:
-        clip = ingest.clip_ingest(clip_id=clip_id)
-    except ingest.IngestRetry as error:
+        clip = pipeline.clip_ingest(clip_id=clip_id)
+    except pipeline.IngestRetry as error:
         if self.request.retries >= MAX_RETRIES:
             _ingest_counted("gave_up", started)
-            ingest.clip_ingest_give_up(
+            pipeline.clip_ingest_give_up(
                 clip_id=clip_id,
                 reason=f"Gave up after {MAX_RETRIES + 1} tries: {error}",
             )
@@ -42,6 +44,16 @@ def clip_ingest(self, clip_id: int) -> None:
     else:
         outcome = "ready" if clip.status == ClipStatus.READY else "failed"
     _ingest_counted(outcome, started)
+
+
+def clip_ingest_queue(*, clip_id: int) -> None:
+    """Queue a clip's ingest (run at once when no broker is configured)."""
+    clip_ingest.delay(clip_id)
+
+
+def clip_ingest_here(*, clip_id: int) -> None:
+    """Run a clip's ingest task in this process whatever the broker, retries and all."""
+    clip_ingest.apply(args=(clip_id,), throw=True)
 
 
 def _ingest_counted(outcome: str, started: float) -> None:

@@ -49,7 +49,7 @@ def _metrics_serve(**kwargs) -> None:
         return
     from prometheus_client import start_http_server
 
-    from clips.metrics_export import metrics_registry
+    from clips.metrics import metrics_registry
 
     host, _, port = settings.WORKER_METRICS_BIND.rpartition(":")
     start_http_server(int(port), addr=host, registry=metrics_registry())

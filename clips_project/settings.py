@@ -66,13 +66,14 @@ INSTALLED_APPS = [
 # django-prometheus times each request between its Before (first) and After (last)
 # middleware; /metrics sums every gunicorn worker (PROMETHEUS_MULTIPROC_DIR).
 # /healthz and /readyz are answered before SecurityMiddleware and CommonMiddleware,
-# whatever the Host or scheme; a database outage gives 503s, not 500s (clips/health.py).
+# whatever the Host or scheme; a database outage gives 503s, not 500s
+# (clips/ops/health.py).
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "clips.health.ProbeMiddleware",
+    "clips.ops.health.ProbeMiddleware",
     # Before anything else that can answer (whitenoise, CommonMiddleware), as it asks.
     "corsheaders.middleware.CorsMiddleware",
-    "clips.health.DatabaseUnavailableMiddleware",
+    "clips.ops.health.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -237,7 +238,8 @@ CLIPS_MAX_UPLOAD_BYTES = envint("CLIPS_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
-# Remote audio_url clips are fetched only from public addresses (clips/origin.py).
+# Remote audio_url clips are fetched only from public addresses
+# (clips/remote/origin.py).
 # ALLOWED_HOSTS, if set, limits origins to those hosts (".example.com": and below);
 # ALLOWED_NETWORKS lets chosen private CIDRs through, e.g. an internal media server.
 CLIPS_ORIGIN_ALLOWED_HOSTS = envlist("CLIPS_ORIGIN_ALLOWED_HOSTS")
@@ -286,6 +288,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{CACHE_KEY_PREFIX}:celery:"}
+# Celery's own default, named here for /metrics, which reads the queue's length.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
 # Seconds before one ingest is stopped: a 1-hour WAV takes well under a minute.
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 600)
 # Where a Celery worker serves its own /metrics for Prometheus, "host:port"
@@ -316,7 +320,7 @@ CLIPS_THROTTLE_RATES = {
 }
 
 # CORS (django-cors-headers) on the API and its schema only. Any origin may read
-# (GET, HEAD, OPTIONS: the receiver in clips/cors.py); writes only from the origins
+# (GET, HEAD, OPTIONS: the receiver in clips/api/cors.py); writes only from the origins
 # listed here, e.g. "https://curators.example.com", sending a curator's Token.
 # No cookies cross-origin, so never Access-Control-Allow-Credentials.
 CORS_URLS_REGEX = r"^/(api/v1/(clips(/.*)?|schema)|openapi\.json)$"
@@ -354,8 +358,8 @@ REST_FRAMEWORK = {
     # Throttles take the client address from X-Forwarded-For only behind this
     # many trusted proxies; 0 means REMOTE_ADDR, which a client cannot forge.
     "NUM_PROXIES": envint("NUM_PROXIES", 0),
-    "DEFAULT_SCHEMA_CLASS": "clips.schema.ClipsAutoSchema",
-    "EXCEPTION_HANDLER": "clips.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "clips.api.schema.ClipsAutoSchema",
+    "EXCEPTION_HANDLER": "clips.api.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -374,7 +378,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "clips.schema.add_stream_path",
+        "clips.api.schema.add_stream_path",
     ],
 }
 

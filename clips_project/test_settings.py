@@ -19,10 +19,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CLIPS_LIST_CACHE_SECONDS = 0
 # The suite's own process keeps local memory whatever REDIS_URL says: conftest clears
 # the cache before each test, which on Redis flushes the whole database. Tests of Redis
-# use a key prefix of their own (clips/tests/servers.py).
+# use a key prefix of their own (clips/tests/tools.py: redis_env).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # The suite's own process runs tasks eagerly whatever the environment says; the test
-# with a real worker (clips/tests/test_tasks_worker.py) starts one with its own broker.
+# with a real worker (clips/tests/system/test_worker.py) starts one with its own broker.
 CELERY_BROKER_URL = ""
 CELERY_TASK_ALWAYS_EAGER = True
 # Loading the samples ingests nothing (six ingests are some 9 s of CPU); the tests of

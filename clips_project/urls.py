@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 from clips import pages
-from clips.views import SchemaJSONView, SchemaView
+from clips.api.schema_views import SchemaJSONView, SchemaView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -28,5 +28,5 @@ urlpatterns = [
     path("clips/<int:pk>/", pages.clip_page, name="clip-page"),
 ]
 
-handler404 = "clips.errors.not_found"
-handler500 = "clips.errors.server_error"
+handler404 = "clips.api.errors.not_found"
+handler500 = "clips.api.errors.server_error"

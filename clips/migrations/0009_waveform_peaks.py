@@ -2,7 +2,7 @@ import json
 
 from django.db import migrations, models
 
-from clips.audio_analysis import peaks_summary
+from clips.ingest.analysis import peaks_summary
 
 
 def summarise_stored_waveforms(apps, schema_editor):

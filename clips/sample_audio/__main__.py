@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from clips.audio_analysis import AudioFacts, analyse
+from clips.ingest.analysis import AudioFacts, analyse
 from clips.sample_audio import DIRECTORY, NAMES
 from clips.sample_audio.pieces import render
 

@@ -3,8 +3,8 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from clips import ingest
-from clips.audio_analysis import PEAKS_SUMMARY_BUCKETS
+from clips.ingest import pipeline
+from clips.ingest.analysis import PEAKS_SUMMARY_BUCKETS
 from clips.models import Clip, Play, PlayTotal
 from clips.tests.audio import tone
 from clips.tests.factories import (
@@ -161,7 +161,7 @@ def waveform_strokes(page: str) -> list[int]:
 
 def test_the_waveform_is_drawn_in_the_list_and_on_the_change_page(admin_client):
     clip = ClipFactory(audio_file__data=tone("wav"), status="pending")
-    ingest.clip_ingest(clip_id=clip.pk)
+    pipeline.clip_ingest(clip_id=clip.pk)
     ClipFactory()  # not ingested
     changelist = admin_client.get("/admin/clips/clip/").content.decode()
     assert waveform_strokes(changelist) == [PEAKS_SUMMARY_BUCKETS]

@@ -6,8 +6,8 @@ import re
 import pytest
 from django.utils import timezone
 
-from clips import ingest
-from clips.audio_analysis import PEAKS_SUMMARY_BUCKETS
+from clips.ingest import pipeline
+from clips.ingest.analysis import PEAKS_SUMMARY_BUCKETS
 from clips.models import Genre
 from clips.pages import CHART_HEIGHT, PAGE_SIZE, chart_bars
 from clips.selectors import DailyPlays
@@ -174,7 +174,7 @@ def test_duration_reads_as_minutes_and_seconds(seconds, shown):
 
 def test_clip_page_draws_the_waveform_as_inline_svg(client):
     clip = ClipFactory(audio_file__data=tone("wav"), status="pending")
-    ingest.clip_ingest(clip_id=clip.pk)
+    pipeline.clip_ingest(clip_id=clip.pk)
     page = client.get(f"/clips/{clip.pk}/").content.decode()
     (path,) = re.findall(r'<svg class="waveform".*?<path d="([^"]+)"', page, re.S)
     assert path.count("M") == 800  # in full here
@@ -201,7 +201,7 @@ def test_catalogue_draws_each_ingested_clip_s_waveform_from_its_row(
 ):
     clips = [ClipFactory(audio_file__data=tone("wav"), status="pending") for _ in "ab"]
     for clip in clips:
-        ingest.clip_ingest(clip_id=clip.pk)
+        pipeline.clip_ingest(clip_id=clip.pk)
     ClipFactory()  # not ingested: no waveform
     for waveform in (media_root / "renditions").rglob("*.json"):
         waveform.unlink()  # the page must not need them

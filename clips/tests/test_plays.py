@@ -1,6 +1,7 @@
 """A play is a listen: one per listener and clip within the listen window.
 
-Each test of TestWhatCounts is a row of issue 9's table of what clients did.
+Each test of TestWhatCounts is one thing clients do (probes, players reopening,
+curators previewing, listeners sharing an address) and what it counts.
 """
 
 import datetime

@@ -11,7 +11,7 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.forms.models import model_to_dict
 
-from clips.audio_analysis import PEAKS_SUMMARY_BUCKETS
+from clips.ingest.analysis import PEAKS_SUMMARY_BUCKETS
 from clips.models import Clip, ClipStatus, Genre, RenditionName
 from clips.plays import play_record
 from clips.sample_audio import SHIPPED
@@ -20,7 +20,7 @@ from clips.sample_audio.pieces import render
 from clips.selectors import clip_stats
 from clips.services import sample_audio_install
 from clips.tests.factories import ClipFactory
-from clips.tests.servers import require_tool
+from clips.tests.tools import require_tool
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandParser
 
-from clips import ingest
+from clips import tasks
 from clips.management.progress import progress_show
 from clips.models import Clip, ClipStatus
 
@@ -36,9 +36,9 @@ class Command(BaseCommand):
         outcomes = {value: 0 for value in ClipStatus.values}
         for done, clip_id in enumerate(clip_ids, start=1):
             if queue:
-                ingest.clip_ingest_queue(clip_id=clip_id)
+                tasks.clip_ingest_queue(clip_id=clip_id)
             else:
-                ingest.clip_ingest_here(clip_id=clip_id)
+                tasks.clip_ingest_here(clip_id=clip_id)
                 outcome = Clip.objects.filter(pk=clip_id).values("status").first()
                 if outcome:
                     outcomes[outcome["status"]] += 1

@@ -3,14 +3,14 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from clips import storage, stored_files
+from clips.files import cleanup, storage
 from clips.management.progress import progress_show
 
 
 class Command(BaseCommand):
     help = (
         "Delete the files in storage that no clip or rendition names: those a failed "
-        "delete left behind (clips.stored_files logs each). Files younger than "
+        "delete left behind (clips.files.cleanup logs each). Files younger than "
         "--min-age are kept: their rows may not be committed yet."
     )
 
@@ -26,15 +26,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, min_age: int, dry_run: bool, **options) -> None:
-        files = stored_files.storage
+        files = cleanup.storage
         names = sorted(_walk(files))
         cutoff = timezone.now() - timedelta(seconds=min_age)
         # Read once; file_release checks each candidate again under its lock.
-        referenced = stored_files.files_referenced()
+        referenced = cleanup.files_referenced()
         swept, kept = [], 0
         for done, name in enumerate(names, start=1):
             if name not in referenced and _older(files, name, cutoff):
-                if dry_run or stored_files.file_release(name=name):
+                if dry_run or cleanup.file_release(name=name):
                     swept.append(name)
             else:
                 kept += 1

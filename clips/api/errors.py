@@ -1,0 +1,88 @@
+"""One JSON error shape for the whole API: {"code", "detail", "fields"?}."""
+
+from typing import Any
+
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.settings import api_settings
+from rest_framework.views import exception_handler
+
+
+def error_body(*, code: str, detail: str, fields: dict | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "detail": detail}
+    if fields:
+        body["fields"] = fields
+    return body
+
+
+def json_error(
+    status: int, *, code: str, detail: str, headers: dict[str, str] | None = None
+) -> JsonResponse:
+    """Error response for the plain Django views (stream, 404/500 handlers)."""
+    return JsonResponse(
+        error_body(code=code, detail=detail), status=status, headers=headers
+    )
+
+
+def method_not_allowed(request: HttpRequest) -> JsonResponse:
+    """405 for the plain Django views and probes that only read (GET, HEAD)."""
+    return json_error(
+        405,
+        code="method_not_allowed",
+        detail=f"Method {request.method} not allowed.",
+        headers={"Allow": "GET, HEAD"},
+    )
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF exception handler: a service's Django ValidationError is a 400 too."""
+    if isinstance(exc, DjangoValidationError):
+        fields = as_serializer_error(exc)
+        if NON_FIELD_ERRORS in fields:
+            fields[api_settings.NON_FIELD_ERRORS_KEY] = fields.pop(NON_FIELD_ERRORS)
+        exc = exceptions.ValidationError(fields)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = error_body(
+            code="invalid", detail="Invalid input.", fields=_as_fields(response.data)
+        )
+    else:
+        codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+        response.data = error_body(
+            code=codes if isinstance(codes, str) else "error",
+            detail=str(response.data.get("detail", exc)),
+        )
+    return response
+
+
+def _as_fields(data: Any) -> dict:
+    if isinstance(data, dict):
+        return data
+    return {"non_field_errors": data if isinstance(data, list) else [data]}
+
+
+def is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler404: JSON under /api/, Django's page elsewhere."""
+    if is_api(request):
+        return json_error(404, code="not_found", detail="Not found.")
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: JSON under /api/, Django's page elsewhere."""
+    if is_api(request):
+        return json_error(500, code="server_error", detail="Internal server error.")
+    return defaults.server_error(request)

@@ -1,0 +1,276 @@
+"""Representations of clips, and the input the API takes, typed as the schema says.
+
+DRF's fields are lenient where the OpenAPI schema is not: a CharField takes 5 and
+str()s it, a FloatField takes true and "1_0", an IntegerField takes "1.0" and
+digits of other scripts, a form field given twice is read as its last value. The
+fields here take exactly what the schema (/openapi.json) calls valid.
+"""
+
+import re
+from typing import Any
+
+from django.core.validators import RegexValidator
+from django.db import models
+from django.http import QueryDict
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from clips.models import Clip, validate_upload_size
+from clips.remote.origin import audio_url_regex
+from clips.remote.url_syntax import url_syntax_problem
+
+REPEATED = "Give this only once."
+BLANK = "This field may not be blank."
+
+
+def _from_text(field: serializers.Field) -> bool:
+    """Query strings and forms carry only text; a JSON body carries typed values."""
+    return isinstance(getattr(field.root, "initial_data", None), QueryDict)
+
+
+class TextField(serializers.CharField):
+    """A string as sent: not a number str()-ed, not trimmed (maxLength counts all)."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class URLTextField(TextField, serializers.URLField):
+    pass
+
+
+class _Typed:
+    """A JSON number of the field's type, or its plain ASCII spelling in text."""
+
+    json_types: tuple[type, ...]
+    spelling: re.Pattern[str]
+
+    def to_internal_value(self, data: Any) -> Any:
+        if _from_text(self):
+            valid = isinstance(data, str) and self.spelling.fullmatch(data)
+        else:
+            valid = isinstance(data, self.json_types) and not isinstance(data, bool)
+        if not valid:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class NumberField(_Typed, serializers.FloatField):
+    json_types = (int, float)
+    spelling = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+
+
+class IntegerField(_Typed, serializers.IntegerField):
+    json_types = (int,)
+    spelling = re.compile(r"-?[0-9]+")
+
+
+class OneValueEach:
+    """Serializer mixin: in a query string or form, one value for each field.
+
+    `page=1&page=2` is refused rather than read as page 2, and `page=` rather than
+    read as no page (DRF skips an empty optional field), unless it may be blank.
+    """
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, QueryDict):
+            errors = {}
+            for name, field in self.fields.items():
+                values = data.getlist(name)
+                if len(values) > 1:
+                    errors[name] = [REPEATED]
+                elif values == [""] and not getattr(field, "allow_blank", False):
+                    errors[name] = [BLANK]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+class ClipInputSerializer(OneValueEach, serializers.ModelSerializer):
+    """A clip added by its audio URL (JSON or a form); field rules from the model."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: TextField,
+        models.TextField: TextField,
+        models.URLField: URLTextField,
+        models.FloatField: NumberField,
+    }
+
+    class Meta:
+        model = Clip
+        fields = ["title", "description", "genre", "duration", "audio_url"]
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        # Built per request: it follows CLIPS_ORIGIN_ALLOWED_HOSTS.
+        fields["audio_url"].validators.append(
+            RegexValidator(
+                audio_url_regex(),
+                message="Give an http(s) URL of an allowed audio host, by name.",
+                code="audio_url",
+            )
+        )
+        return fields
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Exactly one audio source; an empty audio_url counts as none."""
+        sources = [name for name in ("audio_file", "audio_url") if attrs.get(name)]
+        if len(sources) == 2:
+            raise serializers.ValidationError(
+                "Give an audio_file or an audio_url, not both.", code="audio_source"
+            )
+        if not sources:
+            raise serializers.ValidationError(
+                "Give an audio_url, or upload an audio_file as multipart.",
+                code="audio_source",
+            )
+        return attrs
+
+
+class ClipUploadInputSerializer(ClipInputSerializer):
+    """A clip added by uploading its audio (multipart); audio_url may only be empty."""
+
+    class Meta(ClipInputSerializer.Meta):
+        fields = [*ClipInputSerializer.Meta.fields, "audio_file"]
+        extra_kwargs = {
+            "audio_file": {
+                "required": True,
+                "write_only": True,
+                # The extension is checked by clip_create(), which may take it from
+                # the part's Content-Type.
+                "validators": [validate_upload_size],
+            }
+        }
+
+
+class ClipSerializer(serializers.ModelSerializer):
+    play_count = serializers.IntegerField(read_only=True)
+    last_played_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    source = serializers.SerializerMethodField()
+    audio_url = serializers.SerializerMethodField()
+    stream_url = serializers.SerializerMethodField()
+    stats_url = serializers.SerializerMethodField()
+    waveform_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Clip
+        fields = [
+            "id",
+            "title",
+            "description",
+            "genre",
+            "duration",
+            "source",
+            "audio_url",
+            "content_type",
+            "size_bytes",
+            "status",
+            "failure_reason",
+            "codec",
+            "sample_rate",
+            "channels",
+            "bit_rate",
+            "duration_corrected_from",
+            "play_count",
+            "last_played_at",
+            "created_at",
+            "updated_at",
+            "stream_url",
+            "stats_url",
+            "waveform_url",
+        ]
+        read_only_fields = fields
+        extra_kwargs = {
+            "failure_reason": {"help_text": "Why the ingest failed; empty otherwise."},
+            "duration_corrected_from": {
+                "help_text": (
+                    "The duration the curator gave, when the measured one (duration) "
+                    "differed by more than 1 s and replaced it; null otherwise."
+                )
+            },
+        }
+
+    @extend_schema_field(serializers.ChoiceField(choices=["file", "url"]))
+    def get_source(self, clip: Clip) -> str:
+        return "url" if clip.is_remote else "file"
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_audio_url(self, clip: Clip) -> str | None:
+        # A URL stored before today's rule may hold credentials or read two ways
+        # (`manage.py check --database default` lists them): never shown.
+        if not clip.audio_url or url_syntax_problem(clip.audio_url):
+            return None
+        return clip.audio_url
+
+    def get_stream_url(self, clip: Clip) -> str:
+        return self._absolute("clip-stream", clip)
+
+    def get_stats_url(self, clip: Clip) -> str:
+        return self._absolute("clip-stats", clip)
+
+    def get_waveform_url(self, clip: Clip) -> str:
+        return self._absolute("clip-waveform", clip)
+
+    def _absolute(self, view_name: str, clip: Clip) -> str:
+        # reverse() and build_absolute_uri() cost more than all other fields of a
+        # clip together: work each URL out once per response, then put in the id.
+        templates = self.__dict__.setdefault("_url_templates", {})
+        if view_name not in templates:
+            url = reverse(view_name, kwargs={"pk": 0})
+            request = self.context.get("request")
+            url = request.build_absolute_uri(url) if request else url
+            templates[view_name] = url.rpartition("/0/")
+        before, _, after = templates[view_name]
+        return f"{before}/{clip.pk}/{after}"
+
+
+class DailyPlaysSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    plays = serializers.IntegerField()
+    listeners = serializers.IntegerField(help_text="Distinct listeners that day.")
+
+
+class ClipStatsSerializer(serializers.Serializer):
+    clip_id = serializers.IntegerField()
+    play_count = serializers.IntegerField()
+    last_played_at = serializers.DateTimeField(allow_null=True)
+    listeners = serializers.IntegerField(
+        help_text=(
+            "Distinct listeners over the days of plays_per_day; an anonymous "
+            "listener counts once per UTC day heard."
+        )
+    )
+    plays_per_day = DailyPlaysSerializer(many=True)
+
+
+class WaveformSerializer(serializers.Serializer):
+    """BBC audiowaveform's JSON data format, version 2 (clips.ingest.analysis.Waveform)."""
+
+    version = serializers.IntegerField()
+    channels = serializers.IntegerField()
+    sample_rate = serializers.IntegerField()
+    samples_per_pixel = serializers.IntegerField()
+    bits = serializers.IntegerField()
+    length = serializers.IntegerField(help_text="Number of (min, max) pairs.")
+    data = serializers.ListField(
+        child=serializers.IntegerField(min_value=-128, max_value=127),
+        help_text="min0, max0, min1, max1, ... of the mono mix, 8-bit.",
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape (clips.api.errors), for the OpenAPI schema."""
+
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )

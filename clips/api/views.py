@@ -1,0 +1,156 @@
+import functools
+
+from django.urls import reverse
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.filters import OrderingFilter
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from clips import caching, selectors, services
+from clips.api.filters import (
+    ORDERING_FIELDS,
+    ORDERING_PARAMETER,
+    ClipFilter,
+    ClipListQuery,
+    ClipPagination,
+    ClipSearchFilter,
+)
+from clips.api.schema import (
+    ERROR_HEADERS,
+    error_responses,
+    response_header,
+    upload_body,
+)
+from clips.api.serializers import (
+    ClipInputSerializer,
+    ClipSerializer,
+    ClipStatsSerializer,
+    ClipUploadInputSerializer,
+    WaveformSerializer,
+)
+from clips.api.throttling import ClipWriteThrottle
+
+
+# Reads are public: a bad token is a 401 all the same (DRF authenticates first).
+class WaveformNotReady(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "waveform_not_ready"
+    default_detail = "This clip has no waveform yet: it is not ingested, or failed."
+
+
+@extend_schema_view(
+    list=extend_schema(
+        description="Clips, newest first: paginated, filterable, searchable. "
+        "A parameter given twice, empty or out of range is a 400.",
+        parameters=[ClipListQuery, ORDERING_PARAMETER, *ERROR_HEADERS],
+        responses={
+            200: ClipSerializer(many=True),
+            **error_responses(400, 401, 404),
+            # Before the app: gunicorn's limit_request_line, or the proxy's.
+            (414, "text/html"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="A request line over 8190 bytes (the server's page).",
+            ),
+        },
+    ),
+    retrieve=extend_schema(
+        description="One clip's metadata.",
+        parameters=ERROR_HEADERS,
+        responses={200: ClipSerializer, **error_responses(401, 404)},
+    ),
+)
+class ClipViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    # Streaming is not here: it is the plain Django view in clips/streaming/views.py.
+
+    serializer_class = ClipSerializer
+    # The schema's integer id: "2\r" or " 2" would reach int() and find clip 2.
+    lookup_value_regex = "[0-9]+"
+    pagination_class = ClipPagination
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    throttle_classes = [ClipWriteThrottle]
+    filter_backends = [DjangoFilterBackend, ClipSearchFilter, OrderingFilter]
+    filterset_class = ClipFilter
+    search_fields = ["title", "description"]
+    ordering_fields = ORDERING_FIELDS
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self):
+        return selectors.clip_queryset(self.request.user)
+
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        ClipListQuery(data=request.query_params).is_valid(raise_exception=True)
+        page = functools.partial(super().list, request, *args, **kwargs)
+        return caching.catalogue_cached(request, page)
+
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        page = functools.partial(super().retrieve, request, *args, **kwargs)
+        return caching.catalogue_cached(request, page)
+
+    @extend_schema(
+        description="Add a clip (curators): JSON with audio_url, or multipart upload.",
+        request={
+            "application/json": ClipInputSerializer,
+            "application/x-www-form-urlencoded": ClipInputSerializer,
+            "multipart/form-data": upload_body(),
+        },
+        parameters=[
+            response_header("Location", OpenApiTypes.URI, 201, "The new clip's URL."),
+            *ERROR_HEADERS,
+        ],
+        responses={201: ClipSerializer, **error_responses(400, 401, 403, 415, 429)},
+    )
+    def create(self, request: Request) -> Response:
+        upload = request.content_type.startswith("multipart/form-data")
+        input_class = ClipUploadInputSerializer if upload else ClipInputSerializer
+        serializer = input_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        clip = services.clip_create(**serializer.validated_data)
+        output = ClipSerializer(
+            selectors.clip_queryset().get(pk=clip.pk), context={"request": request}
+        )
+        headers = {
+            "Location": request.build_absolute_uri(
+                reverse("clip-detail", args=[clip.pk])
+            )
+        }
+        return Response(output.data, status=status.HTTP_201_CREATED, headers=headers)
+
+    @extend_schema(
+        description="Play count, last play and plays per day for 30 days.",
+        parameters=ERROR_HEADERS,
+        responses={200: ClipStatsSerializer, **error_responses(401, 404)},
+    )
+    @action(detail=True, methods=["get"])
+    def stats(self, request: Request, pk: str) -> Response:
+        stats = selectors.clip_stats(clip=self.get_object())
+        return Response(ClipStatsSerializer(stats).data)
+
+    @extend_schema(
+        description=(
+            "The clip's waveform: min and max of its mono mix in a fixed number "
+            "of buckets (BBC audiowaveform's JSON). 409 while the clip has none: "
+            "not ingested yet, or its ingest failed."
+        ),
+        responses={200: WaveformSerializer, **error_responses(404, 409)},
+    )
+    @action(detail=True, methods=["get"])
+    def waveform(self, request: Request, pk: str) -> Response:
+        waveform = selectors.clip_waveform(clip=self.get_object())
+        if waveform is None:
+            # The clip is there (404 would say it is not); its waveform is not yet.
+            raise WaveformNotReady
+        return Response(waveform)

@@ -1,0 +1,255 @@
+"""The ingest: read a clip's audio once, probe it, store its renditions, mark it.
+
+clips.ingest.analysis decodes; this module decides what the clip becomes and
+writes it. clips.tasks queues clip_ingest and runs it in the background (Celery).
+"""
+
+import hashlib
+import mimetypes
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from django.conf import settings
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+
+from clips.files import cleanup, storage
+from clips.ingest import analysis
+from clips.models import (
+    MAX_DURATION_SECONDS,
+    Clip,
+    ClipStatus,
+    Rendition,
+    RenditionName,
+)
+from clips.remote.origin import OriginBlocked, OriginTooLarge, origin_open
+
+
+class IngestRetry(Exception):
+    """The origin or the storage failed for now: the task tries again later."""
+
+
+def clip_ingest(*, clip_id: int) -> Clip | None:
+    """Read a clip's audio: probe it, store its preview and waveform, mark it.
+
+    Idempotent: renditions are named by their content, and the clip's row
+    changes in one transaction at the end, and only if its audio is still the
+    one that was read (else the newer audio's own task does the work). Returns
+    the clip as it left it, ready or failed, or None when the clip was deleted or
+    got new audio meanwhile. Raises IngestRetry for failures worth retrying; audio
+    that is not audio fails.
+    """
+    clip = Clip.objects.filter(pk=clip_id).first()
+    if clip is None:
+        return None  # deleted meanwhile
+    source = (clip.audio_file.name or "", clip.audio_url)
+    with tempfile.TemporaryDirectory(prefix="clips-ingest-") as work:
+        original = Path(work) / "original"
+        preview = Path(work) / "preview.mp3"
+        try:
+            size, digest = _original_copy(clip, original)
+            analysed = analysis.analyse(original, preview=preview)
+        except (
+            analysis.NotAudio,
+            OriginBlocked,
+            OriginTooLarge,
+            _OriginRefused,
+        ) as err:
+            return _ingest_finish(
+                clip_id, source, failure=str(err) or "The remote audio is too large."
+            )
+        facts = analysed.facts
+        if facts.duration > MAX_DURATION_SECONDS:
+            return _ingest_finish(
+                clip_id,
+                source,
+                failure=f"{facts.duration:.0f} s long: clips are limited to "
+                f"{MAX_DURATION_SECONDS} s.",
+            )
+        renditions = [
+            _rendition_store(
+                RenditionName.PREVIEW,
+                preview,
+                analysis.PREVIEW_CONTENT_TYPE,
+                ".mp3",
+            ),
+            _rendition_store(
+                RenditionName.WAVEFORM,
+                _write(
+                    Path(work) / "waveform.json",
+                    analysis.waveform_dumps(analysed.waveform),
+                ),
+                "application/json",
+                ".json",
+                peaks=analysis.peaks_summary(analysed.waveform.data),
+            ),
+        ]
+        if clip.is_remote:
+            extension = mimetypes.guess_extension(facts.content_type) or ".audio"
+            renditions.append(
+                _rendition_store(
+                    RenditionName.ORIGINAL, original, facts.content_type, extension
+                )
+            )
+        # Still in the work directory: a rendition deleted meanwhile is stored again.
+        return _ingest_finish(
+            clip_id,
+            source,
+            facts=facts,
+            size=size,
+            digest=digest,
+            renditions=renditions,
+        )
+
+
+def clip_ingest_give_up(*, clip_id: int, reason: str) -> None:
+    """The task's last retry failed too: the clip fails, with why."""
+    Clip.objects.filter(pk=clip_id).update(
+        status=ClipStatus.FAILED,
+        failure_reason=reason[:500],
+        ingested_at=timezone.now(),
+    )
+
+
+class _OriginRefused(Exception):
+    """The audio origin refused the audio."""
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _original_copy(clip: Clip, path: Path) -> tuple[int, str]:
+    """Copy the clip's audio (stored, or fetched once from its URL) to `path`."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with path.open("wb") as copy:
+            for block in _original_blocks(clip):
+                size += len(block)
+                if clip.is_remote and size > settings.CLIPS_ORIGIN_MAX_BYTES:
+                    raise OriginTooLarge("The remote audio is too large.")
+                digest.update(block)
+                copy.write(block)
+    except requests.RequestException as error:
+        raise IngestRetry(f"The audio origin did not answer: {error}") from error
+    except storage.STORAGE_ERRORS as error:
+        reason = storage.error_reason(error)
+        raise IngestRetry(f"The audio could not be read: {reason}") from error
+    return size, digest.hexdigest()
+
+
+def _original_blocks(clip: Clip):
+    if not clip.is_remote:
+        with clip.audio_file.storage.open(clip.audio_file.name, "rb") as audio:
+            yield from iter(lambda: audio.read(1024 * 1024), b"")
+        return
+    origin = origin_open(
+        clip.audio_url, method="GET", headers={"Accept-Encoding": "identity"}
+    )
+    with origin:
+        if origin.status_code >= 500 or origin.status_code == 429:
+            raise IngestRetry(f"The audio origin answered HTTP {origin.status_code}.")
+        if origin.status_code != 200:
+            raise _OriginRefused(
+                f"The audio origin answered HTTP {origin.status_code}."
+            )
+        yield from origin.iter_content(1024 * 1024)
+
+
+@dataclass
+class _NewRendition:
+    rendition: Rendition  # unsaved
+    path: Path  # its content, in the work directory
+
+
+def _rendition_store(
+    name: str,
+    path: Path,
+    content_type: str,
+    extension: str,
+    *,
+    peaks: list[int] | None = None,
+) -> _NewRendition:
+    """Put a rendition's file in storage under its digest."""
+    with path.open("rb") as data:
+        digest = hashlib.file_digest(data, "sha256").hexdigest()
+    rendition = Rendition(
+        name=name,
+        file=_file_store(f"renditions/{digest[:2]}/{digest}{extension}", path),
+        content_type=content_type,
+        size_bytes=path.stat().st_size,
+        digest=digest,
+        peaks=peaks,
+    )
+    return _NewRendition(rendition=rendition, path=path)
+
+
+def _file_store(name: str, path: Path) -> str:
+    """Store `path` as `name` unless there already (another clip's same rendition)."""
+    try:
+        if cleanup.storage.exists(name):
+            return name
+        with path.open("rb") as data:
+            return cleanup.storage.save(name, File(data))
+    except storage.STORAGE_ERRORS as error:
+        reason = storage.error_reason(error)
+        raise IngestRetry(f"The storage failed: {reason}") from error
+
+
+def _ingest_finish(
+    clip_id: int,
+    source: tuple[str, str],
+    *,
+    failure: str = "",
+    facts: analysis.AudioFacts | None = None,
+    size: int | None = None,
+    digest: str = "",
+    renditions: list[_NewRendition] = (),
+) -> Clip | None:
+    with transaction.atomic():
+        clip = Clip.objects.select_for_update().filter(pk=clip_id).first()
+        if clip is None or (clip.audio_file.name or "", clip.audio_url) != source:
+            # Deleted, or its audio changed (that change queued its own ingest):
+            # what this one stored goes, unless another clip uses it.
+            cleanup.files_release_on_commit(
+                names=[stored.rendition.file.name for stored in renditions]
+            )
+            return None
+        clip.ingested_at = timezone.now()
+        clip.renditions.all().delete()
+        if failure:
+            clip.status, clip.failure_reason = ClipStatus.FAILED, failure[:500]
+            clip.save()
+            return clip
+        clip.status, clip.failure_reason = ClipStatus.READY, ""
+        if abs(facts.duration - clip.duration) > 1:
+            clip.duration_corrected_from = clip.duration
+        clip.duration = max(facts.duration, 0.1)
+        clip.content_type = facts.content_type
+        clip.codec, clip.bit_rate = facts.codec, facts.bit_rate
+        clip.sample_rate, clip.channels = facts.sample_rate, facts.channels
+        clip.size_bytes, clip.audio_digest = size, digest
+        clip.save()
+        Rendition.objects.bulk_create(_renditions_held(clip, renditions))
+    return clip
+
+
+def _renditions_held(clip: Clip, renditions: list[_NewRendition]) -> list[Rendition]:
+    """The clip's renditions, each file locked until the commit and there for sure.
+
+    A file another clip released since _rendition_store found it is stored again;
+    while this transaction holds the lock, no release can delete it.
+    """
+    held = []
+    for stored in sorted(renditions, key=lambda stored: stored.rendition.file.name):
+        rendition = stored.rendition
+        cleanup.file_lock(rendition.file.name)
+        rendition.file = _file_store(rendition.file.name, stored.path)
+        rendition.clip = clip
+        held.append(rendition)
+    return held

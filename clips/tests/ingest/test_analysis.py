@@ -1,0 +1,128 @@
+"""clips.ingest.analysis: probe, preview and peaks of real audio made by the tests."""
+
+import json
+import math
+import struct
+import wave
+from pathlib import Path
+
+import pytest
+
+from clips.ingest import analysis
+from clips.tests.audio import FORMATS, decoded, tone
+
+EXPECTED = {
+    "wav": ("wav", "pcm_s16le", "audio/wav", 44_100),
+    "mp3": ("mp3", "mp3", "audio/mpeg", 44_100),
+    "ogg": ("ogg", "opus", "audio/ogg", 48_000),
+    "flac": ("flac", "flac", "audio/flac", 44_100),
+}
+
+
+def tone_samples(*, seconds: float, rate: int) -> bytes:
+    """A 440 Hz tone at half scale, 16-bit little-endian mono PCM."""
+    return b"".join(
+        struct.pack("<h", round(16_000 * math.sin(2 * math.pi * 440 * n / rate)))
+        for n in range(round(seconds * rate))
+    )
+
+
+def written(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("extension", FORMATS)
+def test_each_format_is_probed_by_decoding_it(tmp_path, extension):
+    path = written(tmp_path, f"take.{extension}", tone(extension, seconds=2.5))
+    facts = analysis.analyse(path).facts
+    assert facts.duration == pytest.approx(2.5, abs=0.03)
+    container, codec, content_type, rate = EXPECTED[extension]
+    assert (facts.container, facts.codec, facts.content_type) == (
+        container,
+        codec,
+        content_type,
+    )
+    assert (facts.sample_rate, facts.channels) == (rate, 2)
+    assert facts.bit_rate > 0
+
+
+def test_the_content_type_comes_from_the_bytes_not_the_name(tmp_path):
+    facts = analysis.analyse(written(tmp_path, "evil.mp3", tone("wav"))).facts
+    assert facts.content_type == "audio/wav"
+
+
+@pytest.mark.parametrize("extension", FORMATS)
+def test_the_preview_is_a_128_kbps_mp3_of_the_same_length(tmp_path, extension):
+    source = written(tmp_path, f"take.{extension}", tone(extension, seconds=3))
+    preview = tmp_path / "preview.mp3"
+    analysis.analyse(source, preview=preview)
+    container, seconds = decoded(preview.read_bytes())
+    assert container == "mp3"
+    assert seconds == pytest.approx(3, abs=0.06)  # plus the encoder's padding
+    assert preview.stat().st_size == pytest.approx(3 * 128_000 / 8, rel=0.1)
+
+
+@pytest.mark.parametrize("rate", [22_050, 44_100])
+def test_a_plain_mono_wav_gets_its_preview(tmp_path, rate):
+    """A WAV of no channel layout, as Python's wave module and most recorders
+    write one: its preview failed with EINVAL once (resamplers in the wrong order)."""
+    source = tmp_path / "plain.wav"
+    with wave.open(str(source), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(tone_samples(seconds=2, rate=rate))
+    preview = tmp_path / "preview.mp3"
+    facts = analysis.analyse(source, preview=preview).facts
+    assert (facts.sample_rate, facts.channels) == (rate, 1)
+    assert decoded(preview.read_bytes())[1] == pytest.approx(2, abs=0.06)
+
+
+def test_a_mono_source_gives_a_mono_preview(tmp_path):
+    source = written(tmp_path, "mono.flac", tone("flac", channels=1))
+    preview = tmp_path / "preview.mp3"
+    assert analysis.analyse(source, preview=preview).facts.channels == 1
+    assert analysis.analyse(preview).facts.channels == 1
+
+
+def test_the_waveform_is_audiowaveform_json_with_a_fixed_number_of_buckets(tmp_path):
+    waveform = analysis.analyse(written(tmp_path, "a.wav", tone("wav"))).waveform
+    data = json.loads(analysis.waveform_dumps(waveform))
+    assert data["version"] == 2 and data["channels"] == 1 and data["bits"] == 8
+    assert data["length"] == analysis.WAVEFORM_BUCKETS
+    assert len(data["data"]) == 2 * analysis.WAVEFORM_BUCKETS
+    assert data["samples_per_pixel"] * data["length"] == pytest.approx(88_200, rel=0.01)
+    # A tone at half scale: every bucket spans about -64..63 in 8 bits.
+    assert min(data["data"]) == pytest.approx(-63, abs=2)
+    assert max(data["data"]) == pytest.approx(62, abs=2)
+
+
+def test_silence_has_a_flat_waveform(tmp_path):
+    silent = tone("wav", amplitude=0)
+    waveform = analysis.analyse(written(tmp_path, "quiet.wav", silent)).waveform
+    assert set(waveform.data) == {0}
+
+
+TRUNCATED = {
+    "wav": "Truncated",
+    "mp3": "Truncated",
+    "flac": "Not readable as audio",
+}
+
+
+@pytest.mark.parametrize(("extension", "reason"), TRUNCATED.items())
+def test_a_truncated_file_is_not_audio(tmp_path, extension, reason):
+    data = tone(extension)
+    path = written(tmp_path, f"cut.{extension}", data[: len(data) // 2])
+    with pytest.raises(analysis.NotAudio, match=reason):
+        analysis.analyse(path)
+
+
+@pytest.mark.parametrize(
+    "data", [b"this is not audio\n", b"", b"RIFF\x24\x00\x00\x00WAVE"], ids=repr
+)
+def test_what_does_not_decode_is_not_audio(tmp_path, data):
+    with pytest.raises(analysis.NotAudio, match="Not readable as audio"):
+        analysis.analyse(written(tmp_path, "fake.wav", data))
