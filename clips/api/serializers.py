@@ -252,7 +252,8 @@ class ClipStatsSerializer(serializers.Serializer):
 
 
 class WaveformSerializer(serializers.Serializer):
-    """BBC audiowaveform's JSON data format, version 2 (clips.ingest.analysis.Waveform)."""
+    """BBC audiowaveform's JSON data format, version 2
+    (clips.ingest.analysis.Waveform)."""
 
     version = serializers.IntegerField()
     channels = serializers.IntegerField()
