@@ -148,16 +148,17 @@ def catalogue_clip(n: int, sample) -> dict:
 def seed_catalogue(clip: Callable[[int, object], dict] = catalogue_clip):
     """Migrate, load the samples and add CATALOGUE_CLIPS clips, each made by
     `clip` from a sample in turn: a catalogue whose pages look like a real one's.
-    Returns the samples and the catalogue's clips."""
+    They are ready, as the samples are: listeners see no other clip. Returns the
+    samples and the catalogue's clips."""
     from django.core.management import call_command
 
-    from clips.models import Clip
+    from clips.models import Clip, ClipStatus
 
     call_command("migrate", verbosity=0)
     call_command("loaddata", "sample_clips", verbosity=0)
     samples = list(Clip.objects.order_by("pk"))
     clips = Clip.objects.bulk_create(
-        Clip(**clip(n, sample))
+        Clip(status=ClipStatus.READY, **clip(n, sample))
         for n, sample in zip(range(CATALOGUE_CLIPS), itertools.cycle(samples))
     )
     return samples, clips
@@ -651,9 +652,7 @@ def command_line(
     args.rounds), and what `more` adds. --quick is a check that the script works
     from end to end: its figures mean nothing, so they go to scratch/quick.md
     unless --out says otherwise, never over the published ones."""
-    parser = argparse.ArgumentParser(
-        description=doc.splitlines()[0], formatter_class=argparse.RawTextHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     if wrk_runs:
         parser.add_argument(
             "--seconds", type=int, help="length of each wrk run (8; --quick: 1)"

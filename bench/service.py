@@ -179,12 +179,12 @@ def wav_clip_fields(name: str, size: int) -> dict:
 
 
 def seed() -> dict[str, int]:
-    """The catalogue (half of it played), the samples and the WAV clips, each with
-    its digest (the ETag) worked out as an upload's is; ANALYZE. The ids of the
-    clips asked for: "listen" (a sample) and WAV_CLIPS' keys."""
+    """The catalogue (half of it played), the samples and the WAV clips, ready,
+    each with its digest (the ETag) worked out as an upload's is; ANALYZE. The
+    ids of the clips asked for: "listen" (a sample) and WAV_CLIPS' keys."""
     from django.db import connection
 
-    from clips.models import Clip, PlayTotal
+    from clips.models import Clip, ClipStatus, PlayTotal
     from clips.services import clip_audio_digest
 
     samples, clips = seed_catalogue(catalogue_clip)
@@ -194,7 +194,8 @@ def seed() -> dict[str, int]:
     ids = {"listen": samples[0].pk}
     for key, (name, size) in WAV_CLIPS.items():
         write_wav(MEDIA / name, size)
-        clip = Clip.objects.create(**wav_clip_fields(name, size))
+        fields = wav_clip_fields(name, size)
+        clip = Clip.objects.create(status=ClipStatus.READY, **fields)
         clip_audio_digest(clip=clip)
         ids[key] = clip.pk
     with connection.cursor() as cursor:
@@ -202,13 +203,17 @@ def seed() -> dict[str, int]:
     return ids
 
 
-# Run by the reference revision (manage.py shell -c): only what its stream needs.
+# Run by the reference revision (manage.py shell -c): only what its stream needs,
+# ready to stream if that revision has an ingest status.
 SEED_REFERENCE = """
 from django.core.management import call_command
 from django.db import connection
 from clips.models import Clip
 call_command("migrate", verbosity=0)
-clip = Clip.objects.create(**{fields!r})
+fields = {fields!r}
+if any(field.name == "status" for field in Clip._meta.fields):
+    fields["status"] = "ready"
+clip = Clip.objects.create(**fields)
 with connection.cursor() as cursor:
     cursor.execute("ANALYZE")
 print(clip.pk)
