@@ -1,13 +1,14 @@
 """The ingest of a 3-minute WAV against the ffmpeg command line: one command.
 
-    .venv/bin/python bench/ingest.py [--runs 3] [--out bench/ingest-results.md]
+    .venv/bin/python bench/ingest.py [--runs 3] [--quick]
+                                     [--out bench/ingest-results.md]
 
-Makes a 3-minute 44.1 kHz stereo WAV (a tone on one channel, noise on the other,
-with ffmpeg's lavfi sources), then times, each in a fresh process pinned to one
-core and the best of --runs:
+Makes a 3-minute 44.1 kHz stereo WAV (--quick: 20 seconds; a tone on one channel,
+noise on the other, with ffmpeg's lavfi sources), then times, each in a fresh
+process pinned to one core and the best of --runs (--quick: 1):
 
 - ffmpeg's command line transcoding it to MP3 at 128 kbps (the reference);
-- clips.audio_analysis.analyse: probe, MP3 preview and waveform peaks in one pass;
+- clips.ingest.analysis.analyse: probe, MP3 preview and waveform peaks in one pass;
 - the same without the preview (probe and peaks: what a re-ingest of a clip whose
   preview exists would cost, and the part this code adds to the transcode);
 - PyAV transcoding alone, as ffmpeg does, to tell the library from this code;
@@ -21,7 +22,6 @@ core and the best of --runs:
 Prints a table and writes bench/ingest-results.md. Needs ffmpeg (apt).
 """
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -29,13 +29,20 @@ import sys
 import time
 from pathlib import Path
 
-# bench/run.py's report writer: replaces the generated block, keeps the notes.
-from run import write_report
+from harness import (
+    BENCH,
+    ROOT,
+    command_line,
+    ensure_tools,
+    fresh_directory,
+    publish,
+    table,
+    verdict,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "bench" / "out-ingest"
-RESULTS = ROOT / "bench" / "ingest-results.md"
-SECONDS = 180
+OUT = BENCH / "out-ingest"
+SECONDS = 180  # of the WAV; --quick: QUICK_SECONDS
+QUICK_SECONDS = 20
 GOAL = 0.8  # probe + MP3 + peaks at this fraction of ffmpeg's transcode speed, or more
 DEBIAN_LAME = Path("/usr/lib/x86_64-linux-gnu/libmp3lame.so.0")
 
@@ -45,7 +52,7 @@ DEBIAN_LAME = Path("/usr/lib/x86_64-linux-gnu/libmp3lame.so.0")
 _ANALYSE = """
 import sys, time
 from pathlib import Path
-from clips.audio_analysis import analyse
+from clips.ingest.analysis import analyse
 started = time.perf_counter()
 analyse(Path(sys.argv[1]), preview={preview})
 print(time.perf_counter() - started)
@@ -85,21 +92,26 @@ print(elapsed)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
-    if shutil.which("ffmpeg") is None:
-        sys.exit("needs ffmpeg (apt install ffmpeg)")
-    shutil.rmtree(OUT, ignore_errors=True)
-    OUT.mkdir(parents=True)
+    args = command_line(
+        __doc__,
+        BENCH / "ingest-results.md",
+        OUT,
+        more=lambda parser: parser.add_argument(
+            "--runs", type=int, help="runs of each step, the best counts (3)"
+        ),
+        wrk_runs=False,
+    )
+    runs = args.runs or (1 if args.quick else 3)
+    length = QUICK_SECONDS if args.quick else SECONDS
+    ensure_tools("ffmpeg")
+    fresh_directory(OUT)
     wav = OUT / "long.wav"
-    _make_wav(wav)
+    _make_wav(wav, length)
 
     def best(label: str, step) -> float:
         times = []
-        for run in range(args.runs):
-            print(f"  {label}: run {run + 1}/{args.runs}", file=sys.stderr, flush=True)
+        for run in range(runs):
+            print(f"  {label}: run {run + 1}/{runs}", file=sys.stderr, flush=True)
             times.append(step())
         return min(times)
 
@@ -130,16 +142,15 @@ def main() -> None:
     rows.append(("Clips: whole ingest of an upload (clip_create, eager)", service, ""))
 
     preview_size = (OUT / "scratch" / "preview.mp3").stat().st_size
-    report = _report(rows, ffmpeg, wav.stat().st_size, preview_size, args.runs)
-    print(report)
-    write_report(args.out, report)
+    sizes = (wav.stat().st_size, preview_size)
+    publish(args.out, *_report(rows, ffmpeg, length, sizes, runs))
 
 
-def _make_wav(path: Path) -> None:
+def _make_wav(path: Path, seconds: int) -> None:
     subprocess.run(
         ["ffmpeg", "-v", "error", "-y",
-         "-f", "lavfi", "-i", f"sine=f=440:d={SECONDS}",
-         "-f", "lavfi", "-i", f"anoisesrc=d={SECONDS}:a=0.1",
+         "-f", "lavfi", "-i", f"sine=f=440:d={seconds}",
+         "-f", "lavfi", "-i", f"anoisesrc=d={seconds}:a=0.1",
          "-filter_complex", "amerge=inputs=2", "-ar", "44100", "-c:a", "pcm_s16le",
          str(path)],
         check=True,
@@ -206,29 +217,31 @@ def _service_env() -> dict[str, str]:
 
 def _goal(ffmpeg: float, ours: float) -> str:
     ratio = ffmpeg / ours
-    verdict = "met" if ratio >= GOAL else "**missed**"
-    return f"{ratio:.2f} of ffmpeg's speed (goal >= {GOAL}): {verdict}"
+    return f"{ratio:.2f} of ffmpeg's speed (goal >= {GOAL}): {verdict(ratio >= GOAL)}"
 
 
-def _report(rows, ffmpeg: float, original: int, preview: int, runs: int) -> str:
-    lines = [
-        f"3-minute 44.1 kHz stereo WAV ({original / 1e6:.1f} MB), one core, best of"
-        f" {runs} runs each, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
-        "",
-        "| step | wall time | realtime | vs ffmpeg | goal |",
-        "|---|---|---|---|---|",
+def _report(rows, ffmpeg: float, length: int, sizes: tuple[int, int], runs: int):
+    """The run's head, the table of steps, and the preview's size."""
+    original, preview = sizes
+    long = f"{length // 60}-minute" if length % 60 == 0 else f"{length}-second"
+    header = ["step", "wall time", "realtime", "vs ffmpeg", "goal"]
+    steps = [
+        [
+            label,
+            f"{seconds:.2f} s",
+            f"{length / seconds:.0f}x",
+            f"{ffmpeg / seconds:.2f}",
+            goal,
+        ]
+        for label, seconds, goal in rows
     ]
-    for label, seconds, goal in rows:
-        lines.append(
-            f"| {label} | {seconds:.2f} s | {SECONDS / seconds:.0f}x "
-            f"| {ffmpeg / seconds:.2f} | {goal} |"
-        )
-    lines += [
-        "",
+    return (
+        f"{long} 44.1 kHz stereo WAV ({original / 1e6:.1f} MB), one core, best of"
+        f" {runs} runs each, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        table(header, steps),
         f"Preview: {preview / 1e6:.2f} MB, {100 * preview / original:.1f}% of the"
         f" original's {original / 1e6:.1f} MB.",
-    ]
-    return "\n".join(lines)
+    )
 
 
 if __name__ == "__main__":

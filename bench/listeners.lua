@@ -1,4 +1,4 @@
--- wrk script for bench/run.py: who the stream's requests come from.
+-- wrk script for bench/service.py: who the stream's requests come from.
 --
 --   wrk -s bench/listeners.lua URL -- AGENT new   every request a new listener
 --   wrk -s bench/listeners.lua URL -- AGENT same  every request the same listener

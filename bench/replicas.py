@@ -1,70 +1,63 @@
 """Clips' API request rate with one app replica and with two, side by side.
 
-    .venv/bin/python bench/replicas.py [--seconds 8] [--out bench/replicas-results.md]
+    .venv/bin/python bench/replicas.py [--seconds 8] [--quick]
+                                       [--out bench/replicas-results.md]
 
 Creates and migrates its own database (clips_replicas_bench: the six samples and
-bench/edge.py's catalogue of a thousand clips) and starts, on loopback, two
-gunicorns as shipped (clips_project/gunicorn.py, CLIPS_STREAM_OFFLOAD=1,
-NUM_PROXIES=1) on that one database, and two nginx with the config of deploy/nginx
-(rendered by its render.py): one with the first gunicorn upstream, one with both.
-wrk asks each nginx in turn for the anonymous list and one clip, with nginx's
-catalogue cache and the app's own (CLIPS_LIST_CACHE_SECONDS) off, so that every
-request reaches Django. Prints a table and writes bench/replicas-results.md.
-Needs wrk and nginx. Everything it starts, it stops.
+the catalogue of a thousand clips that bench/edge.py uses too) and starts, on
+loopback, two gunicorns as shipped (clips_project/gunicorn.py,
+CLIPS_STREAM_OFFLOAD=1, NUM_PROXIES=1) on that one database, and two nginx with
+the config of deploy/nginx (rendered by its render.py): one with the first
+gunicorn upstream, one with both. wrk asks each nginx in turn for the anonymous
+list and one clip, with nginx's catalogue cache and the app's own
+(CLIPS_LIST_CACHE_SECONDS) off, so that every request reaches Django. Prints a
+table and writes bench/replicas-results.md. Needs wrk and nginx. Everything it
+starts, it stops.
 """
 
-import shutil
 import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-# bench/edge.py's seeding and run shape, bench/run.py's servers, wrk and report.
-from edge import (
-    BACKENDS,
-    HOST,
-    ROOT,
-    ROUNDS,
+from harness import (
+    BENCH,
     WRK_CONNECTIONS,
-    cpu_ms,
-    free_ports,
-    rendered_nginx,
-    seed_catalogue,
-    setup_django,
-    started,
-)
-from run import (
-    APP_ENV,
+    Meter,
+    Metered,
     Row,
-    Wrk,
     analyze,
-    cpu_seconds,
+    app_env,
+    best_of,
+    command_line,
+    database_url,
+    edge_nginx,
     ensure_tools,
     environment,
+    fresh_directory,
+    gunicorn,
+    metered_wrk,
+    publish,
     recreate_database,
-    report_publish,
-    running,
+    seed_catalogue,
+    serve,
+    setup_django,
     table,
-    worker_pids,
     wrk,
-    wrk_arguments,
-)
-from run import (
-    DATABASE_URL as RUN_DATABASE_URL,
 )
 
-OUT = ROOT / "bench" / "out-replicas"
-DATABASE_URL = f"{RUN_DATABASE_URL.rsplit('/', 1)[0]}/clips_replicas_bench"
-# Production's settings behind nginx; rate limits off (every client is
-# 127.0.0.1) and the app's catalogue cache off, so each request is Django's work.
-BASE_ENV = {
-    **APP_ENV,
-    "DATABASE_URL": DATABASE_URL,
-    "MEDIA_ROOT": str(OUT / "media"),
-    "CLIPS_STREAM_OFFLOAD": "1",
-    "NUM_PROXIES": "1",
-    "CLIPS_LIST_CACHE_SECONDS": "0",
-}
+OUT = BENCH / "out-replicas"
+DATABASE = database_url("clips_replicas_bench")
+# Production's settings behind nginx, the app's catalogue cache off, so that each
+# request is Django's work.
+ENV = app_env(
+    DATABASE,
+    OUT / "media",
+    CLIPS_STREAM_OFFLOAD="1",
+    NUM_PROXIES="1",
+    CLIPS_LIST_CACHE_SECONDS="0",
+)
 # What wrk asks for: (path, row).
 MEASURES = [
     ("/api/v1/clips", "GET /api/v1/clips (anonymous, 20 a page)"),
@@ -75,23 +68,13 @@ CATALOGUE_CACHE = "proxy_cache clips_catalogue;"
 COLUMNS = ["measure", "1 replica", "2 replicas", "2 / 1", "notes"]
 
 
-def gunicorn(port: int) -> tuple[list[str], dict[str, str]]:
-    """The command and environment of one replica, gunicorn as shipped."""
-    config = ["-c", "clips_project/gunicorn.py"]
-    command = [sys.executable, "-m", "gunicorn", *config, "clips_project.wsgi"]
-    return command, {**BASE_ENV, "GUNICORN_BIND": f"{HOST}:{port}"}
-
-
-def front(port: int, upstreams: list[int]) -> list[str]:
-    """The shipped nginx config before `upstreams`, its catalogue cache off."""
-    directory = OUT / f"nginx-{len(upstreams)}"
-    command = rendered_nginx(directory, port, upstreams, out=OUT)
+def no_catalogue_cache(directory: Path) -> None:
+    """Turn the rendered config's catalogue cache off."""
     config = directory / "clips.conf"
     text = config.read_text()
     if CATALOGUE_CACHE not in text:
         sys.exit(f"bench: {CATALOGUE_CACHE} is gone from deploy/nginx; update me")
     config.write_text(text.replace(CATALOGUE_CACHE, "proxy_cache off;"))
-    return command
 
 
 def served(logs: list[Path]) -> list[int]:
@@ -99,75 +82,59 @@ def served(logs: list[Path]) -> list[int]:
     return [log.read_text(errors="replace").count('"GET /api/') for log in logs]
 
 
-def app_cpu(masters: list[int]) -> dict[str, float]:
-    """CPU seconds used so far by the replicas (gunicorn masters, live and finished
-    workers) and by each PostgreSQL backend serving them."""
-    from django.db import connection
-
-    used = {
-        f"gunicorn {master}": cpu_seconds(master, children=True)
-        + sum(map(cpu_seconds, worker_pids(master)))
-        for master in masters
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(BACKENDS)
-        used |= {f"backend {pid}": cpu_seconds(pid) for (pid,) in cursor.fetchall()}
-    return used
-
-
 @dataclass(frozen=True)
 class Measured:
-    run: Wrk
-    cpu_ms: float  # of the replicas and their PostgreSQL backends, per request
+    ran: Metered  # its CPU: the replicas' and their PostgreSQL backends'
     shares: list[float]  # of the requests, by replica
 
+    def rate(self) -> float:
+        return self.ran.run.requests_per_second
 
-def measure(seconds: int) -> dict[str, dict[int, Measured]]:
-    """Each measure on one replica and on two in turn, ROUNDS times; the best run
-    of each, with what it cost and the share of it each replica answered."""
-    first, second, one, two = free_ports(4)
+
+def measure(seconds: int, rounds: int) -> dict[str, dict[int, Measured]]:
+    """Each measure on one replica and on two in turn, `rounds` times; the best
+    run of each, with what it cost and the share of it each replica answered."""
     logs = [OUT / f"gunicorn-{n}.log" for n in (1, 2)]
-    fronts = {1: f"http://{HOST}:{one}", 2: f"http://{HOST}:{two}"}
     with ExitStack() as servers:
-        masters = []
-        for port, log in zip((first, second), logs, strict=True):
-            command, env = gunicorn(port)
-            masters.append(servers.enter_context(running(command, log, env)))
-        servers.enter_context(running(front(one, [first]), OUT / "nginx-1.log"))
-        servers.enter_context(running(front(two, [first, second]), OUT / "nginx-2.log"))
+        apps = [servers.enter_context(gunicorn(ENV, log)) for log in logs]
+        meter = Meter(tuple(app.pid for app in apps), (), DATABASE)
+        fronts = {}
+        for replicas in (1, 2):
+            upstreams = [app.port for app in apps[:replicas]]
+            directory = OUT / f"nginx-{replicas}"
+            front = edge_nginx(directory, upstreams, OUT, no_catalogue_cache)
+            log = OUT / f"nginx-{replicas}.log"
+            nginx = servers.enter_context(serve(front, log, up="/api/v1/clips"))
+            fronts[replicas] = nginx.base
         for base in fronts.values():
-            started(f"{base}/api/v1/clips")
             wrk(f"{base}/api/v1/clips", WRK_CONNECTIONS, 2)  # warm every worker
-        best: dict[str, dict[int, Measured]] = {}
+
+        def shared(url: str) -> Measured:
+            logged = served(logs)
+            ran = metered_wrk(meter, url, WRK_CONNECTIONS, seconds)
+            now = served(logs)
+            counts = [b - a for a, b in zip(logged, now, strict=True)]
+            return Measured(ran, [n / max(sum(counts), 1) for n in counts])
+
+        best = {}
         for path, label in MEASURES:
             print(f"bench: {label}", flush=True)
-            best[label] = {}
-            for _ in range(ROUNDS):
-                for replicas, base in fronts.items():
-                    logged, used = served(logs), app_cpu(masters)
-                    run = wrk(base + path, WRK_CONNECTIONS, seconds)
-                    cpu = cpu_ms(used, app_cpu(masters), "") * 1000 / run.requests
-                    now = served(logs)
-                    answered = [b - a for a, b in zip(logged, now, strict=True)]
-                    shares = [n / max(sum(answered), 1) for n in answered]
-                    kept = best[label].get(replicas)
-                    rate = run.requests_per_second
-                    if kept is None or rate > kept.run.requests_per_second:
-                        best[label][replicas] = Measured(run, cpu, shares)
+            runs = {n: partial(shared, base + path) for n, base in fronts.items()}
+            best[label] = best_of(runs, Measured.rate, rounds)
     return best
 
 
 def rows(best: dict[str, dict[int, Measured]]) -> list[Row]:
     lines = []
     for label, by_replicas in best.items():
-        one, two = by_replicas[1], by_replicas[2]
+        one, two = by_replicas[1].ran, by_replicas[2].ran
         ratio = two.run.requests_per_second / one.run.requests_per_second
         notes = (
-            f"CPU per request {one.cpu_ms:.1f} -> {two.cpu_ms:.1f} ms; "
+            f"CPU per request {one.app_cpu_ms:.1f} -> {two.app_cpu_ms:.1f} ms; "
             f"p50 {one.run.p50_ms:.0f} -> {two.run.p50_ms:.0f} ms, "
             f"p99 {one.run.p99_ms:.0f} -> {two.run.p99_ms:.0f} ms; "
             f"errors {one.run.errors}, {two.run.errors}; with 2, each replica "
-            "answered " + " / ".join(f"{share:.0%}" for share in two.shares)
+            "answered " + " / ".join(f"{s:.0%}" for s in by_replicas[2].shares)
         )
         lines.append(
             [
@@ -182,24 +149,25 @@ def rows(best: dict[str, dict[int, Measured]]) -> list[Row]:
 
 
 def main() -> None:
-    args = wrk_arguments(__doc__, ROOT / "bench" / "replicas-results.md")
-    ensure_tools()
-    shutil.rmtree(OUT, ignore_errors=True)
-    (OUT / "media").mkdir(parents=True)
-    setup_django(BASE_ENV)
-    recreate_database(DATABASE_URL)
+    args = command_line(__doc__, BENCH / "replicas-results.md", OUT)
+    ensure_tools("wrk", "nginx", "curl")
+    fresh_directory(OUT)
+    (OUT / "media").mkdir()
+    setup_django(ENV)
+    recreate_database(DATABASE)
     seed_catalogue()
     analyze()
-    described = environment() | {
-        "Clips": "each replica clips_project/gunicorn.py as shipped (cores+1 "
+    about = environment(
+        args.out,
+        clips="each replica clips_project/gunicorn.py as shipped (cores+1 "
         "gthread workers, 2 threads), CLIPS_STREAM_OFFLOAD=1, NUM_PROXIES=1, "
         "one PostgreSQL on 127.0.0.1, DEBUG=0, rate limits and catalogue caches "
         "off; behind deploy/nginx (render.py, one --upstream per replica)",
-        "load generator": f"wrk 4.1 (2 threads; better of {ROUNDS} alternating "
+        load_generator=f"wrk 4.1 (2 threads; better of {args.rounds} alternating "
         "runs), on the same cores",
-    }
-    best = measure(args.seconds)
-    report_publish(args.out, described, table(COLUMNS, rows(best)))
+    )
+    best = measure(args.seconds, args.rounds)
+    publish(args.out, table(COLUMNS, rows(best)), about=about)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Streams through nginx from an S3 bucket against from local disk, side by side.
 
-    .venv/bin/python bench/storage.py [--seconds 8] [--out bench/storage-results.md]
+    .venv/bin/python bench/storage.py [--seconds 8] [--quick]
+                                      [--out bench/storage-results.md]
 
 Starts, on loopback, moto's S3 server (the one the tests use; moto[server] from
 requirements-dev.txt) and two sites, each with a PostgreSQL database of its own
@@ -19,40 +20,37 @@ import shutil
 import subprocess
 import sys
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 
 import boto3
 import requests
-
-# bench/edge.py's run shape and nginx, bench/run.py's servers, wrk and report.
-from edge import (
+from harness import (
+    BENCH,
     HOST,
-    ROOT,
-    ROUNDS,
-    WRK_CONNECTIONS,
-    free_ports,
-    rendered_nginx,
-    started,
-)
-from run import (
-    APP_ENV,
     MB,
+    ROOT,
+    WRK_CONNECTIONS,
     Row,
     Wrk,
+    app_env,
+    best_of,
+    command_line,
+    database_url,
+    edge_nginx,
     ensure_tools,
     environment,
+    fresh_directory,
+    gunicorn,
+    publish,
     recreate_database,
-    report_publish,
-    running,
+    serve,
     table,
     write_wav,
     wrk,
-    wrk_arguments,
 )
-from run import DATABASE_URL as RUN_DATABASE_URL
 
-OUT = ROOT / "bench" / "out-storage"
-RESULTS = ROOT / "bench" / "storage-results.md"
+OUT = BENCH / "out-storage"
 CLIP_BYTES = 5 * MB
 SITES = ("disk", "bucket")
 BUCKET = "clips-bench"
@@ -75,7 +73,7 @@ COLUMNS = [
     "notes",
 ]
 # Run in the site's environment: the WAV (argv[1]) as a curator's upload; its id.
-_UPLOAD = """
+UPLOAD = """
 import sys
 import django
 django.setup()
@@ -95,20 +93,15 @@ print(clip.pk, clip.audio_file.name)
 """
 
 
-def database_url(site: str) -> str:
-    return f"{RUN_DATABASE_URL.rsplit('/', 1)[0]}/clips_storage_bench_{site}"
-
-
 def site_env(site: str, s3_url: str) -> dict[str, str]:
     """Production settings behind nginx, on the site's own database and storage."""
-    env = {
-        **APP_ENV,
-        "DATABASE_URL": database_url(site),
-        "MEDIA_ROOT": str(OUT / site / "media"),
-        "CLIPS_STREAM_OFFLOAD": "1",
-        "NUM_PROXIES": "1",
-        "CLIPS_SAMPLES_INGEST": "0",
-    }
+    env = app_env(
+        database_url(f"clips_storage_bench_{site}"),
+        OUT / site / "media",
+        CLIPS_STREAM_OFFLOAD="1",
+        NUM_PROXIES="1",
+        CLIPS_SAMPLES_INGEST="0",
+    )
     if site == "bucket":
         env |= S3_KEYS | {
             "AWS_STORAGE_BUCKET_NAME": BUCKET,
@@ -121,7 +114,7 @@ def upload(site: str, env: dict[str, str], wav: Path) -> tuple[int, str]:
     """The WAV added to the site as a curator adds it: (clip id, its stored name)."""
     recreate_database(env["DATABASE_URL"])
     done = subprocess.run(
-        [sys.executable, "-c", _UPLOAD, str(wav), str(CLIP_BYTES)],
+        [sys.executable, "-c", UPLOAD, str(wav), str(CLIP_BYTES)],
         cwd=ROOT,
         env={**os.environ, **env, "DJANGO_SETTINGS_MODULE": "clips_project.settings"},
         capture_output=True,
@@ -144,18 +137,16 @@ def s3_client(s3_url: str):
     )
 
 
-def measure(urls: dict[str, str], seconds: int) -> dict[str, dict[str, Wrk]]:
-    """Each measure on each URL in turn, ROUNDS times; the best run of each."""
+def measure(urls: dict[str, str], seconds: int, rounds: int):
+    """Each measure on each URL in turn, `rounds` times; the best run of each."""
     best: dict[str, dict[str, Wrk]] = {}
     for range_header, label in MEASURES:
         print(f"bench: {label}", flush=True)
-        best[label] = {}
-        for _ in range(ROUNDS):
-            for name, url in urls.items():
-                run = wrk(url, WRK_CONNECTIONS, seconds, range_header=range_header)
-                kept = best[label].get(name)
-                if kept is None or run.megabytes_per_second > kept.megabytes_per_second:
-                    best[label][name] = run
+        runs = {
+            name: partial(wrk, url, WRK_CONNECTIONS, seconds, range_header)
+            for name, url in urls.items()
+        }
+        best[label] = best_of(runs, lambda run: run.megabytes_per_second, rounds)
     return best
 
 
@@ -191,40 +182,33 @@ def rows(best: dict[str, dict[str, Wrk]]) -> list[Row]:
 
 
 def main() -> None:
-    args = wrk_arguments(__doc__, RESULTS)
-    ensure_tools()
+    args = command_line(__doc__, BENCH / "storage-results.md", OUT)
+    ensure_tools("wrk", "nginx", "curl")
     moto = shutil.which("moto_server", path=str(Path(sys.executable).parent))
     if moto is None:
         sys.exit("bench: needs moto_server (pip install -r requirements-dev.txt)")
-    shutil.rmtree(OUT, ignore_errors=True)
-    OUT.mkdir(parents=True)
+    fresh_directory(OUT)
     wav = OUT / "bench.wav"
     write_wav(wav, CLIP_BYTES)
-    s3_port, *ports = free_ports(1 + 2 * len(SITES))
-    s3_url = f"http://{HOST}:{s3_port}"
     with ExitStack() as servers:
-        servers.enter_context(
-            running([moto, "-H", HOST, "-p", str(s3_port)], OUT / "moto.log")
+        s3 = servers.enter_context(
+            serve(
+                lambda port: [moto, "-H", HOST, "-p", str(port)],
+                OUT / "moto.log",
+                up="/moto-api/",
+            )
         )
-        started(f"{s3_url}/moto-api/")
-        requests.put(f"{s3_url}/{BUCKET}", timeout=10).raise_for_status()
+        requests.put(f"{s3.base}/{BUCKET}", timeout=10).raise_for_status()
         urls = {}
-        for site, app_port, nginx_port in zip(
-            SITES, ports[::2], ports[1::2], strict=True
-        ):
-            env = site_env(site, s3_url)
+        for site in SITES:
+            env = site_env(site, s3.base)
             clip_id, name = upload(site, env, wav)
-            command = [sys.executable, "-m", "gunicorn", "-c"]
-            command += ["clips_project/gunicorn.py", "clips_project.wsgi"]
-            env["GUNICORN_BIND"] = f"{HOST}:{app_port}"
-            servers.enter_context(running(command, OUT / f"gunicorn-{site}.log", env))
-            directory = OUT / site / "nginx"
-            front = rendered_nginx(directory, nginx_port, [app_port], out=OUT / site)
-            servers.enter_context(running(front, OUT / f"nginx-{site}.log"))
-            base = f"http://{HOST}:{nginx_port}"
-            urls[site] = f"{base}/api/v1/clips/{clip_id}/stream?format=original"
-            started(f"{base}/api/v1/clips")
-        urls["s3"] = s3_client(s3_url).generate_presigned_url(
+            app = servers.enter_context(gunicorn(env, OUT / f"gunicorn-{site}.log"))
+            front = edge_nginx(OUT / site / "nginx", [app.port], OUT / site)
+            log = OUT / f"nginx-{site}.log"
+            nginx = servers.enter_context(serve(front, log, up="/api/v1/clips"))
+            urls[site] = f"{nginx.base}/api/v1/clips/{clip_id}/stream?format=original"
+        urls["s3"] = s3_client(s3.base).generate_presigned_url(
             "get_object", Params={"Bucket": BUCKET, "Key": name}, ExpiresIn=3600
         )
         for url in urls.values():  # the same bytes from all three
@@ -232,18 +216,21 @@ def main() -> None:
             answer.raise_for_status()
             if answer.content != wav.read_bytes():
                 sys.exit(f"bench: {url} sent other bytes than the upload's")
-        described = environment() | {
-            "Clips": "clips_project/gunicorn.py as shipped, CLIPS_STREAM_OFFLOAD=1, "
+        about = environment(
+            args.out,
+            clips="clips_project/gunicorn.py as shipped, CLIPS_STREAM_OFFLOAD=1, "
             "NUM_PROXIES=1, PostgreSQL on 127.0.0.1, DEBUG=0, behind deploy/nginx; "
             "disk: MEDIA_ROOT, sent by nginx's sendfile; bucket: django-storages' S3 "
             "backend, nginx fetching a presigned URL (CLIPS_S3_URL_SECONDS=60)",
-            "S3 server": "moto's server mode (Python, werkzeug), in memory, "
-            "on loopback",
-            "load generator": f"wrk 4.1 (2 threads; better of {ROUNDS} alternating "
-            "runs), on the same cores",
-        }
-        best = measure(urls, args.seconds)
-    report_publish(args.out, described, table(COLUMNS, rows(best)))
+            load_generator=f"wrk 4.1 (2 threads; better of {args.rounds} "
+            "alternating runs), on the same cores",
+            more={
+                "S3 server": "moto's server mode (Python, werkzeug), in memory, "
+                "on loopback"
+            },
+        )
+        best = measure(urls, args.seconds, args.rounds)
+    publish(args.out, table(COLUMNS, rows(best)), about=about)
 
 
 if __name__ == "__main__":
