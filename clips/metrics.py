@@ -85,6 +85,15 @@ INGESTS = Counter(
     "Tries of the ingest task, by how they ended (see INGEST_OUTCOMES).",
     ["outcome"],
 )
+INGEST_QUEUE_FAILURES = Counter(
+    "clips_ingest_queue_failures_total",
+    "Ingests the broker could not take; their clips stay pending until the outbox "
+    "check queues them again.",
+)
+INGESTS_REQUEUED = Counter(
+    "clips_ingest_requeued_total",
+    "Ingests the outbox check queued again: lost, never queued, or never finished.",
+)
 INGEST_DURATION = Histogram(
     "clips_ingest_duration_seconds",
     "Time one try of the ingest task took, whatever its outcome.",

@@ -114,6 +114,12 @@ class Clip(ExportModelOperationsMixin("clip"), models.Model):
     # The curator's duration, when the measured one replaced it (off by more than 1 s).
     duration_corrected_from = models.FloatField(null=True, blank=True, editable=False)
     ingested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The outbox (clips.ingest.outbox): a pending clip is an ingest owed. When the
+    # broker last took its ingest, when a worker last started it, and how many
+    # times one started it, for this audio.
+    ingest_queued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    ingest_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    ingest_starts = models.PositiveSmallIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -65,6 +65,9 @@ INGEST_FIELDS = (
     "bit_rate",
     "duration_corrected_from",
     "ingested_at",
+    "ingest_queued_at",
+    "ingest_started_at",
+    "ingest_starts",
     "content_type",
     "size_bytes",
     "audio_digest",
@@ -118,6 +121,8 @@ def clip_save(*, clip: Clip) -> Clip:
     clip.audio_digest = ""
     clip.status, clip.failure_reason = ClipStatus.PENDING, ""
     clip.duration_corrected_from = clip.ingested_at = None
+    clip.ingest_queued_at = clip.ingest_started_at = None
+    clip.ingest_starts = 0
     with transaction.atomic():
         clip.save()
         clip.renditions.all().delete()  # made of the audio this one replaces

@@ -1,13 +1,21 @@
 """Celery tasks and their queueing: thin, they call the subject
-(clips.ingest.pipeline.clip_ingest). Services queue through the functions here."""
+(clips.ingest.pipeline.clip_ingest). Services queue through the functions here.
 
+Queueing never fails the caller: a broker that cannot take a message leaves the
+clip pending, and the outbox check (clips.ingest.outbox) queues it again.
+"""
+
+import logging
 import time
 
 from celery import shared_task
+from kombu.exceptions import OperationalError
 
 from clips import metrics
-from clips.ingest import pipeline
+from clips.ingest import outbox, pipeline
 from clips.models import ClipStatus
+
+logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 5
 
@@ -19,6 +27,7 @@ def clip_ingest(self, clip_id: int) -> None:
     Each try is counted and timed on its own, before the next one starts.
     """
     started = time.perf_counter()
+    outbox.clip_started(clip_id=clip_id)
     try:
         clip = pipeline.clip_ingest(clip_id=clip_id)
     except pipeline.IngestRetry as error:
@@ -46,9 +55,32 @@ def clip_ingest(self, clip_id: int) -> None:
     _ingest_counted(outcome, started)
 
 
-def clip_ingest_queue(*, clip_id: int) -> None:
-    """Queue a clip's ingest (run at once when no broker is configured)."""
-    clip_ingest.delay(clip_id)
+@shared_task
+def ingest_outbox_check() -> None:
+    """Queue again every ingest the outbox says is owed; sweep dead work files.
+
+    Celery beat sends it every CLIPS_OUTBOX_SECONDS (settings.CELERY_BEAT_SCHEDULE).
+    """
+    outbox.work_dirs_sweep()
+    for clip_id in outbox.clips_owed():
+        if not clip_ingest_queue(clip_id=clip_id):
+            return  # the broker is away again: the next check tries
+        metrics.INGESTS_REQUEUED.inc()
+
+
+def clip_ingest_queue(*, clip_id: int) -> bool:
+    """Queue a clip's ingest (run at once when no broker is configured).
+
+    False when the broker could not take it: the clip stays pending, owed.
+    """
+    try:
+        clip_ingest.delay(clip_id)
+    except OperationalError as error:
+        logger.warning("Ingest of clip %s not queued, owed: %s", clip_id, error)
+        metrics.INGEST_QUEUE_FAILURES.inc()
+        return False
+    outbox.clip_queued(clip_id=clip_id)
+    return True
 
 
 def clip_ingest_here(*, clip_id: int) -> None:

@@ -53,3 +53,11 @@ def _metrics_serve(**kwargs) -> None:
 
     host, _, port = settings.WORKER_METRICS_BIND.rpartition(":")
     start_http_server(int(port), addr=host, registry=metrics_registry())
+
+
+@signals.worker_ready.connect
+def _work_dirs_sweep(**kwargs) -> None:
+    """A worker killed mid-ingest left its work directory: a new one deletes it."""
+    from clips.ingest.outbox import work_dirs_sweep
+
+    work_dirs_sweep()

@@ -287,11 +287,40 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{CACHE_KEY_PREFIX}:celery:"}
-# Celery's own default, named here for /metrics, which reads the queue's length.
-CELERY_TASK_DEFAULT_QUEUE = "celery"
 # Seconds before one ingest is stopped: a 1-hour WAV takes well under a minute.
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 600)
+# An ingest started longer ago than this is dead (its worker was killed): the time
+# limit and a margin.
+CLIPS_INGEST_DEAD_SECONDS = CELERY_TASK_TIME_LIMIT + max(
+    5, CELERY_TASK_TIME_LIMIT // 10
+)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "global_keyprefix": f"{CACHE_KEY_PREFIX}:celery:",
+    # A task a dead worker had taken goes back to the queue after this many
+    # seconds, not Redis's default hour.
+    "visibility_timeout": CLIPS_INGEST_DEAD_SECONDS,
+    # A broker that does not answer fails an upload's queueing in about a second,
+    # not a request's whole time: the clip stays pending, owed (below).
+    "socket_connect_timeout": 1,
+}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.1}
+# Celery's own default, named here for /metrics, which reads the queue's length.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+# The outbox (clips/ingest/outbox.py): every CLIPS_OUTBOX_SECONDS Celery beat
+# queues again each pending clip whose ingest was never taken by the broker (after
+# that long), or was taken CLIPS_INGEST_STALLED_SECONDS ago and is not running; an
+# audio whose ingest started CLIPS_INGEST_MAX_STARTS times without finishing fails.
+CLIPS_OUTBOX_SECONDS = envint("CLIPS_OUTBOX_SECONDS", 60)
+CLIPS_INGEST_STALLED_SECONDS = envint("CLIPS_INGEST_STALLED_SECONDS", 900)
+CLIPS_INGEST_MAX_STARTS = envint("CLIPS_INGEST_MAX_STARTS", 3)
+CELERY_BEAT_SCHEDULE = {
+    "ingest-outbox-check": {
+        "task": "clips.tasks.ingest_outbox_check",
+        "schedule": CLIPS_OUTBOX_SECONDS,
+        # A check nobody ran in time is dropped: the next one does the same.
+        "options": {"expires": CLIPS_OUTBOX_SECONDS},
+    },
+}
 # Where a Celery worker serves its own /metrics for Prometheus, "host:port"
 # (clips_project/celery.py); empty: none (the tasks run elsewhere, or eagerly in the
 # web process, whose /metrics then has them). Its pool's processes count the tasks,

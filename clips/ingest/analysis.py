@@ -5,7 +5,9 @@ a clip becomes from their answers, and clips.tasks runs that in the background.
 """
 
 import json
+import math
 import struct
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +38,20 @@ _CONTENT_TYPES = {
 }
 
 
-class NotAudio(Exception):
-    """The file does not decode as audio; the message says why, for curators."""
+class AudioRefused(Exception):
+    """The file cannot become a clip; the message says why, for curators."""
+
+
+class NotAudio(AudioRefused):
+    """The file does not decode as audio."""
+
+
+class TooLong(AudioRefused):
+    """Audio longer than a clip may be: said by its header, or found decoding it."""
+
+    def __init__(self, seconds: float | None, *, limit: float) -> None:
+        length = "Longer" if seconds is None else f"{seconds:.0f} s long"
+        super().__init__(f"{length}: clips are limited to {limit:.0f} s.")
 
 
 @dataclass(frozen=True)
@@ -83,37 +97,57 @@ def content_type_of(container: str) -> str:
     return _CONTENT_TYPES.get(container, "application/octet-stream")
 
 
-def analyse(source: Path, *, preview: Path | None = None) -> Analysis:
+def analyse(
+    source: Path, *, preview: Path | None = None, max_seconds: float = math.inf
+) -> Analysis:
     """Decode `source` once: its facts and peaks, and its MP3 preview if asked.
 
-    Raises NotAudio when it is not audio, or is cut short of what it declares.
+    Raises NotAudio when it is not audio, or is cut short of what it declares, and
+    TooLong past max_seconds: before decoding when its header says so, else as
+    soon as the decoded samples pass it, so a small file of hours of silence
+    costs seconds and at most max_seconds of preview.
     """
     try:
         with av.open(str(source), metadata_errors="ignore") as container:
-            return _analyse(container, source, preview)
+            return _analyse(container, source, preview, max_seconds)
     except av.error.FFmpegError as error:
         raise NotAudio(f"Not readable as audio: {error.strerror}.") from error
 
 
-def _analyse(container, source: Path, preview: Path | None) -> Analysis:
+def _analyse(
+    container, source: Path, preview: Path | None, max_seconds: float
+) -> Analysis:
     if not container.streams.audio:
         raise NotAudio("No audio stream in this file.")
     stream = container.streams.audio[0]
     rate, channels = stream.rate, stream.channels
     if not rate or not channels:
         raise NotAudio("The audio stream has no sample rate or channels.")
+    declared = (container.duration or 0) / 1_000_000  # microseconds; 0: unknown
+    # The header's length may be an estimate (from the bit rate): a little over
+    # the limit is left for the decoded samples to decide.
+    if declared > max_seconds + max(1.0, max_seconds * 0.02):
+        raise TooLong(declared, limit=max_seconds)
     peaks = _Peaks()
     mono = av.AudioResampler(format="s16", layout="mono", rate=rate)
     encoder = _Encoder(preview, rate=rate, channels=channels) if preview else None
-    samples = 0
-    for frame in container.decode(stream):
-        samples += frame.samples
-        # The encoder's resampler first: after the mono one has taken a mono frame
-        # of no channel layout (a plain mono WAV's), another refuses it (EINVAL).
-        if encoder:
-            encoder.add(frame)
-        for mixed in mono.resample(frame):
-            peaks.add(mixed)
+    samples, max_samples = 0, max_seconds * rate
+    try:
+        for frame in container.decode(stream):
+            samples += frame.samples
+            if samples > max_samples:
+                raise TooLong(None, limit=max_seconds)
+            # The encoder's resampler first: after the mono one has taken a mono
+            # frame of no channel layout (a plain mono WAV's), another refuses it.
+            if encoder:
+                encoder.add(frame)
+            for mixed in mono.resample(frame):
+                peaks.add(mixed)
+    except BaseException:
+        if encoder:  # the file is not wanted; the first error says why
+            with suppress(av.error.FFmpegError):
+                encoder.close()
+        raise
     if encoder:
         encoder.close()
     if samples == 0:

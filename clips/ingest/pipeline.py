@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from clips.files import cleanup, storage
 from clips.ingest import analysis
+from clips.ingest.outbox import WORK_DIR_PREFIX
 from clips.models import (
     MAX_DURATION_SECONDS,
     Clip,
@@ -46,14 +47,16 @@ def clip_ingest(*, clip_id: int) -> Clip | None:
     if clip is None:
         return None  # deleted meanwhile
     source = (clip.audio_file.name or "", clip.audio_url)
-    with tempfile.TemporaryDirectory(prefix="clips-ingest-") as work:
+    with tempfile.TemporaryDirectory(prefix=WORK_DIR_PREFIX) as work:
         original = Path(work) / "original"
         preview = Path(work) / "preview.mp3"
         try:
             size, digest = _original_copy(clip, original)
-            analysed = analysis.analyse(original, preview=preview)
+            analysed = analysis.analyse(
+                original, preview=preview, max_seconds=MAX_DURATION_SECONDS
+            )
         except (
-            analysis.NotAudio,
+            analysis.AudioRefused,
             OriginBlocked,
             OriginTooLarge,
             _OriginRefused,
@@ -62,13 +65,6 @@ def clip_ingest(*, clip_id: int) -> Clip | None:
                 clip_id, source, failure=str(err) or "The remote audio is too large."
             )
         facts = analysed.facts
-        if facts.duration > MAX_DURATION_SECONDS:
-            return _ingest_finish(
-                clip_id,
-                source,
-                failure=f"{facts.duration:.0f} s long: clips are limited to "
-                f"{MAX_DURATION_SECONDS} s.",
-            )
         renditions = [
             _rendition_store(
                 RenditionName.PREVIEW,

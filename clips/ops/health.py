@@ -15,7 +15,9 @@ import asyncio
 import dataclasses
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
@@ -23,7 +25,9 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.log import log_response
 from health_check.base import HealthCheck
 from health_check.checks import Database, Storage
+from health_check.contrib.redis import Redis
 from health_check.exceptions import ServiceUnavailable
+from redis.asyncio import Redis as RedisClient
 
 from clips import metrics
 from clips.api.errors import error_body, is_api, json_error, method_not_allowed
@@ -51,24 +55,40 @@ class MediaStorage(Storage):
             raise ServiceUnavailable(storage.error_reason(exc)) from exc
 
 
-# /readyz: the database answers a query, and media storage can be written and read.
-READINESS_CHECKS: dict[str, HealthCheck] = {
-    "database": Database(),
-    "storage": MediaStorage(),
-}
+def readiness_checks() -> dict[str, HealthCheck]:
+    """/readyz: the database answers a query, media storage can be written and
+    read, and the ingest's broker (Redis) answers a ping, when there is one."""
+    checks: dict[str, HealthCheck] = {
+        "database": Database(),
+        "storage": MediaStorage(),
+    }
+    broker = settings.CELERY_BROKER_URL
+    if urlsplit(broker).scheme in ("redis", "rediss"):
+        checks["broker"] = Redis(
+            client_factory=lambda: RedisClient.from_url(
+                broker, socket_connect_timeout=1, socket_timeout=2
+            )
+        )
+    return checks
 
 
-def readiness_failures() -> dict[str, str]:
-    """Run the readiness checks side by side; each failed check's name and message.
+# A broker away degrades the service, it does not stop it: uploads are taken and
+# their ingest owed (clips.ingest.outbox), pages and streams are served. /readyz
+# says so with a 200, so that no orchestrator takes the replicas out for it.
+DEGRADING_CHECKS = {"broker"}
+
+
+def readiness_failures(checks: dict[str, HealthCheck]) -> dict[str, str]:
+    """Run the checks side by side; each failed check's name and message.
 
     get_result() gives every check its timeout (5 s). The checks' threads are not
     waited for on the way out, so a database that hangs cannot hold the probe.
     """
-    executor = ThreadPoolExecutor(max_workers=len(READINESS_CHECKS))
+    executor = ThreadPoolExecutor(max_workers=len(checks))
 
     async def run_all():
         return await asyncio.gather(
-            *(check.get_result(executor) for check in READINESS_CHECKS.values())
+            *(check.get_result(executor) for check in checks.values())
         )
 
     try:
@@ -77,7 +97,7 @@ def readiness_failures() -> dict[str, str]:
         executor.shutdown(wait=False)
     return {
         name: str(result.error)
-        for name, result in zip(READINESS_CHECKS, results, strict=True)
+        for name, result in zip(checks, results, strict=True)
         if result.error
     }
 
@@ -88,15 +108,19 @@ def _healthz(request: HttpRequest) -> HttpResponse:
 
 
 def _readyz(request: HttpRequest) -> HttpResponse:
-    failures = readiness_failures()
-    checks = {name: failures.get(name, "ok") for name in READINESS_CHECKS}
+    checks = readiness_checks()
+    failures = readiness_failures(checks)
+    states = {name: failures.get(name, "ok") for name in checks}
     if not failures:
-        return JsonResponse({"status": "ok", "checks": checks})
-    body = error_body(code="not_ready", detail=f"Not ready: {', '.join(failures)}.")
-    response = JsonResponse({**body, "checks": checks}, status=503)
+        return JsonResponse({"status": "ok", "checks": states})
+    if failures.keys() <= DEGRADING_CHECKS:
+        response = JsonResponse({"status": "degraded", "checks": states})
+    else:
+        body = error_body(code="not_ready", detail=f"Not ready: {', '.join(failures)}.")
+        response = JsonResponse({**body, "checks": states}, status=503)
     # One line per failed probe; django.request does not log it again.
     log_response(
-        "Not ready: %s: %s",
+        "Not ready: %s: %s" if response.status_code == 503 else "Degraded: %s: %s",
         request.path,
         "; ".join(f"{name}: {message}" for name, message in failures.items()),
         response=response,

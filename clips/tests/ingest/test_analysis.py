@@ -3,6 +3,7 @@
 import json
 import math
 import struct
+import subprocess
 import wave
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from clips.ingest import analysis
 from clips.tests.audio import FORMATS, decoded, tone
+from clips.tests.tools import require_tool
 
 EXPECTED = {
     "wav": ("wav", "pcm_s16le", "audio/wav", 44_100),
@@ -126,3 +128,37 @@ def test_a_truncated_file_is_not_audio(tmp_path, extension, reason):
 def test_what_does_not_decode_is_not_audio(tmp_path, data):
     with pytest.raises(analysis.NotAudio, match="Not readable as audio"):
         analysis.analyse(written(tmp_path, "fake.wav", data))
+
+
+@pytest.fixture(scope="module")
+def two_hours_of_silence(tmp_path_factory) -> Path:
+    """A small MP3 of a long silence, as ffmpeg makes one: a decompression bomb."""
+    ffmpeg = require_tool("ffmpeg", package="ffmpeg")
+    path = tmp_path_factory.mktemp("bomb") / "silence.mp3"
+    subprocess.run(
+        [
+            *(ffmpeg, "-v", "error", "-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono"),
+            *("-t", "7200", "-b:a", "8k", str(path)),
+        ],
+        check=True,
+    )
+    return path
+
+
+def test_audio_whose_header_says_it_is_too_long_is_refused_before_decoding(
+    two_hours_of_silence, tmp_path
+):
+    preview = tmp_path / "preview.mp3"
+    with pytest.raises(
+        analysis.TooLong, match=r"^7200 s long: clips are limited to 3600 s\.$"
+    ):
+        analysis.analyse(two_hours_of_silence, preview=preview, max_seconds=3600)
+    assert not preview.exists()  # refused before the preview was begun
+
+
+def test_decoding_stops_once_the_audio_passes_the_limit(tmp_path):
+    """A header's length is an estimate; what decodes past the limit stops there."""
+    path = written(tmp_path, "take.wav", tone("wav", seconds=3))
+    refused = r"^Longer: clips are limited to 2 s\.$"
+    with pytest.raises(analysis.TooLong, match=refused):
+        analysis.analyse(path, preview=tmp_path / "preview.mp3", max_seconds=2)

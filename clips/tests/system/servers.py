@@ -26,6 +26,7 @@ from types import ModuleType
 import boto3
 import psycopg
 import pytest
+import redis
 import requests
 from django.db import connection
 
@@ -391,55 +392,146 @@ def s3_client(env: dict[str, str]):
 
 
 @contextmanager
+def _celery(
+    workdir: Path,
+    arguments: list[str],
+    *,
+    ready_text: bytes,
+    env: dict[str, str],
+    label: str,
+    ready_within: float = 60,
+    bin_dir: Path = DEV_BIN,
+) -> Iterator[Process]:
+    """`celery -A clips_project <arguments>` in a process group of its own.
+
+    Ready once its log (stderr) shows ready_text; stopped by SIGTERM to the group
+    (a warm shutdown), killed if stuck. A test may kill the group itself.
+    """
+    log = workdir / f"{label}.log"
+    errors = log.with_suffix(".err")  # Celery logs to stderr
+    with log.open("wb") as out, errors.open("wb") as err:
+        process = subprocess.Popen(
+            [str(bin_dir / "celery"), "-A", "clips_project", *arguments],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+    url = env.get("WORKER_METRICS_BIND", "")
+    running = Process(
+        url=url and f"http://{url}", process=process, log=log, errors=errors
+    )
+    try:
+        deadline = time.monotonic() + ready_within
+        while ready_text not in errors.read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"celery {arguments[0]} not ready:\n{running.log_text()}")
+            time.sleep(0.1)
+        yield running
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 def celery_worker(
     workdir: Path,
     *,
     extra_env: dict[str, str],
     ready_within: float = 60,
     bin_dir: Path = DEV_BIN,
-) -> Iterator[Process]:
+) -> AbstractContextManager[Process]:
     """The ingest worker as in production (deploy/Procfile), on site_env(workdir).
 
     extra_env gives its broker: redis_env()'s, whose prefix keeps its queue apart.
     bin_dir: the venv's whose celery runs, e.g. runtime_venv()'s.
     Its url is its own metrics endpoint (WORKER_METRICS_BIND, a free port).
-    Ready once it logs so; stopped by SIGTERM (a warm shutdown), killed if stuck.
     """
     port = free_port()
-    log = workdir / f"celery-{port}.log"
-    errors = log.with_suffix(".err")  # Celery logs to stderr
-    command = [str(bin_dir / "celery"), "-A", "clips_project", "worker"]
     env = {
         **site_env(workdir),
         "WORKER_METRICS_BIND": f"127.0.0.1:{port}",
         "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"celery-{port}-metrics"),
         **extra_env,
     }
-    with log.open("wb") as out, errors.open("wb") as err:
-        process = subprocess.Popen(
-            [*command, "--loglevel=INFO", "--concurrency=1", "--without-mingle"],
-            cwd=BASE_DIR,
-            env=env,
-            stdout=out,
-            stderr=err,
-        )
-    worker = Process(
-        url=f"http://127.0.0.1:{port}", process=process, log=log, errors=errors
+    return _celery(
+        workdir,
+        ["worker", "--loglevel=INFO", "--concurrency=1", "--without-mingle"],
+        ready_text=b" ready.",
+        env=env,
+        label=f"celery-{port}",
+        ready_within=ready_within,
+        bin_dir=bin_dir,
     )
+
+
+def celery_beat(
+    workdir: Path, *, extra_env: dict[str, str], bin_dir: Path = DEV_BIN
+) -> AbstractContextManager[Process]:
+    """Celery beat as in production (deploy/Procfile): it sends the outbox check."""
+    schedule = workdir / f"beat-{secrets.token_hex(4)}"
+    return _celery(
+        workdir,
+        ["beat", "--loglevel=INFO", f"--schedule={schedule}"],
+        ready_text=b"beat: Starting",
+        env={**site_env(workdir), **extra_env},
+        label=schedule.name,
+        bin_dir=bin_dir,
+    )
+
+
+@dataclass
+class RedisServer:
+    url: str
+    process: subprocess.Popen
+
+    def kill(self) -> None:
+        """Gone at once, as a crash or an OOM kill: it keeps nothing."""
+        self.process.kill()
+        self.process.wait()
+
+
+@contextmanager
+def redis_server(workdir: Path, *, port: int | None = None) -> Iterator[RedisServer]:
+    """A redis-server of the test's own, keeping nothing on disk, to kill at will.
+
+    Started again on the same port, it is the same REDIS_URL, empty.
+    """
+    binary = require_tool("redis-server", package="redis-server")
+    port = port or free_port()
+    log = workdir / f"redis-{port}.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [
+                *(binary, "--bind", "127.0.0.1", "--port", str(port)),
+                *("--save", "", "--appendonly", "no", "--dir", str(workdir)),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = RedisServer(url=f"redis://127.0.0.1:{port}/0", process=process)
+    client = redis.Redis(port=port, socket_connect_timeout=1)
     try:
-        deadline = time.monotonic() + ready_within
-        while b" ready." not in errors.read_bytes():
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"celery worker not ready:\n{worker.log_text()}")
-            time.sleep(0.1)
-        yield worker
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"redis-server not ready:\n{log.read_text()}")
+                time.sleep(0.05)
+        yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        client.close()
+        if process.poll() is None:
+            server.kill()
 
 
 # The stream offload on, no stream rate limit, nginx the one proxy Django trusts.

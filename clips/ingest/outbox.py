@@ -1,0 +1,101 @@
+"""The pending clips are the ingest's outbox: each owes an ingest until it is ready
+or failed, whatever happened to the message that asked for it.
+
+A message can be lost: the broker was down when the clip was saved, Redis restarted
+(it keeps nothing), a worker died past the broker's visibility timeout, or the clip
+was made where nothing queues (`manage.py shell`). clips.tasks checks the outbox
+every CLIPS_OUTBOX_SECONDS and queues again what clips_owed() names; an audio whose
+ingest started CLIPS_INGEST_MAX_STARTS times and never finished (it kills the
+worker) fails, so that every saved clip ends ready or failed.
+"""
+
+import datetime
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from clips.models import Clip, ClipStatus
+
+logger = logging.getLogger(__name__)
+
+# The ingest's work directories (clips.ingest.pipeline), under the system's temp.
+WORK_DIR_PREFIX = "clips-ingest-"
+
+
+def clip_queued(*, clip_id: int) -> None:
+    """The broker took this clip's ingest."""
+    Clip.objects.filter(pk=clip_id).update(ingest_queued_at=timezone.now())
+
+
+def clip_started(*, clip_id: int) -> None:
+    """A worker starts this clip's ingest."""
+    Clip.objects.filter(pk=clip_id).update(
+        ingest_started_at=timezone.now(), ingest_starts=F("ingest_starts") + 1
+    )
+
+
+def clips_owed(*, now: datetime.datetime | None = None) -> list[int]:
+    """Pending clips whose ingest is owed again, oldest first; fails the hopeless.
+
+    Owed: never taken by the broker and saved over CLIPS_OUTBOX_SECONDS ago, or
+    taken over CLIPS_INGEST_STALLED_SECONDS ago and not running now (not started
+    since, or started longer ago than the task's time limit allows).
+    """
+    now = now or timezone.now()
+    seconds = datetime.timedelta(seconds=1)
+    dead_start = now - settings.CLIPS_INGEST_DEAD_SECONDS * seconds
+    not_running = Q(ingest_started_at__isnull=True) | Q(
+        ingest_started_at__lt=dead_start
+    )
+    pending = Clip.objects.filter(status=ClipStatus.PENDING)
+    hopeless = pending.filter(
+        ingest_starts__gte=settings.CLIPS_INGEST_MAX_STARTS,
+        ingest_started_at__lt=dead_start,
+    )
+    failed = hopeless.update(
+        status=ClipStatus.FAILED,
+        failure_reason=(
+            f"The ingest started {settings.CLIPS_INGEST_MAX_STARTS} times and never "
+            "finished: reading this audio stops the worker."
+        ),
+        ingested_at=now,
+    )
+    if failed:
+        logger.warning("Ingest given up for %d clip(s) that stop the worker", failed)
+    never_queued = Q(
+        ingest_queued_at__isnull=True,
+        updated_at__lt=now - settings.CLIPS_OUTBOX_SECONDS * seconds,
+    )
+    stalled = Q(
+        ingest_queued_at__lt=now - settings.CLIPS_INGEST_STALLED_SECONDS * seconds
+    )
+    owed = pending.filter(never_queued | (stalled & not_running))
+    return list(owed.order_by("updated_at").values_list("pk", flat=True))
+
+
+def work_dirs_sweep(*, directory: Path | None = None) -> int:
+    """Delete the work directories of ingests that cannot be running any more.
+
+    A worker killed mid-ingest leaves its directory behind (in `directory`, the
+    system's temp by default); none can run longer than the task's time limit.
+    Returns how many were deleted.
+    """
+    oldest = time.time() - settings.CLIPS_INGEST_DEAD_SECONDS
+    swept = 0
+    for work in (directory or Path(tempfile.gettempdir())).glob(f"{WORK_DIR_PREFIX}*"):
+        try:
+            stale = work.is_dir() and work.stat().st_mtime < oldest
+        except FileNotFoundError:  # its ingest finished meanwhile
+            continue
+        if stale:
+            shutil.rmtree(work, ignore_errors=True)
+            swept += 1
+    if swept:
+        logger.warning("Deleted %d ingest work directories left behind", swept)
+    return swept
