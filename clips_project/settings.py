@@ -358,6 +358,12 @@ REST_FRAMEWORK = {
     # Throttles take the client address from X-Forwarded-For only behind this
     # many trusted proxies; 0 means REMOTE_ADDR, which a client cannot forge.
     "NUM_PROXIES": envint("NUM_PROXIES", 0),
+    # DRF's, but a JSON body nested too deeply is a 400, not a 500.
+    "DEFAULT_PARSER_CLASSES": [
+        "clips.api.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "clips.api.schema.ClipsAutoSchema",
     "EXCEPTION_HANDLER": "clips.api.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": [

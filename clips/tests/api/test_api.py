@@ -379,6 +379,15 @@ class TestCreate:
         assert response.status_code == 400
         assert response.json()["code"] == "parse_error"
 
+    def test_json_nested_too_deeply_is_400_parse_error(self, client):
+        body = "[" * 100_000
+        response = client.post(LIST_URL, body, content_type="application/json")
+        assert response.status_code == 400
+        assert response.json() == {
+            "code": "parse_error",
+            "detail": "JSON parse error - nested too deeply.",
+        }
+
 
 def test_unsupported_method_is_405_json(admin_client):
     response = admin_client.delete(detail_url(ClipFactory()))
