@@ -233,6 +233,7 @@ ERROR_MEANINGS = {
     403: "Signed in, but without the permission (or a session without CSRF).",
     404: "No such clip, or no such page.",
     409: "The clip is there, but not what was asked of it (no waveform yet).",
+    413: "A body over the upload limit, refused by nginx in front before the app.",
     415: "A body of another media type than the ones listed.",
     429: "Too many requests; Retry-After says when to try again.",
 }

@@ -109,7 +109,10 @@ class ClipViewSet(
             response_header("Location", OpenApiTypes.URI, 201, "The new clip's URL."),
             *ERROR_HEADERS,
         ],
-        responses={201: ClipSerializer, **error_responses(400, 401, 403, 415, 429)},
+        responses={
+            201: ClipSerializer,
+            **error_responses(400, 401, 403, 413, 415, 429),
+        },
     )
     def create(self, request: Request) -> Response:
         upload = request.content_type.startswith("multipart/form-data")

@@ -57,6 +57,11 @@ def test_the_list_documents_the_servers_414_for_a_request_line_over_8190_bytes(
     assert list(response["content"]) == ["text/html"]
 
 
+def test_adding_a_clip_documents_nginxs_json_413_for_a_body_over_the_limit(schema):
+    response = operation(schema, "post", "")["responses"]["413"]
+    assert list(response["content"]) == ["application/json"]
+
+
 def test_the_stream_documents_every_status_it_answers(schema):
     for method in ("get", "head"):
         responses = operation(schema, method, "/{id}/stream")["responses"]
