@@ -1,8 +1,8 @@
 """The OpenAPI schema, made to say what the API does (schemathesis checks it).
 
 drf-spectacular cannot see some of it: that anonymous users may read, that DRF's
-text fields refuse NUL characters, the rules on audio sources, and the plain
-Django stream view.
+text fields refuse NUL characters (and curators' text bidi controls), the rules on
+audio sources, and the plain Django stream view.
 """
 
 from typing import Any
@@ -18,10 +18,15 @@ from drf_spectacular.utils import (
 from rest_framework import permissions, serializers
 
 from clips.api.serializers import ClipUploadInputSerializer, ErrorSerializer
-from clips.models import AUDIO_CONTENT_TYPES
+from clips.models import (
+    AUDIO_CONTENT_TYPES,
+    BIDI_CONTROLS,
+    validate_no_bidi_controls,
+)
 
-# DRF refuses "\x00" in every CharField (ProhibitNullCharactersValidator).
-NO_NUL = r"^[^\x00]*$"
+# DRF refuses "\x00" in every CharField (ProhibitNullCharactersValidator); the text
+# curators type refuses Unicode's bidi controls too (clips.models).
+NUL = r"\x00"
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _EMPTY_STRING = {"type": "string", "maxLength": 0}
 
@@ -48,7 +53,10 @@ class ClipsAutoSchema(AutoSchema):
             and schema.get("type") == "string"
             and not {"pattern", "enum", "format"} & schema.keys()
         ):
-            schema["pattern"] = NO_NUL
+            refused = NUL
+            if validate_no_bidi_controls in field.validators:
+                refused += BIDI_CONTROLS
+            schema["pattern"] = f"^[^{refused}]*$"
         return schema
 
     def _insert_field_validators(self, field: serializers.Field, schema: dict) -> None:

@@ -77,6 +77,17 @@ def test_curator_cannot_upload_a_non_audio_file(admin_client):
     assert not Clip.objects.exists()
 
 
+@pytest.mark.parametrize("field", ["title", "description"])
+def test_curator_cannot_save_text_with_a_bidi_control(admin_client, field):
+    response = admin_client.post(
+        ADD_URL,
+        form(audio_url="https://audio.example.com/a.mp3", **{field: "Bells\u202e"}),
+    )
+    assert response.status_code == 200
+    assert "U+202E" in str(response.context["adminform"].form.errors[field])
+    assert not Clip.objects.exists()
+
+
 def test_change_form_has_an_audio_preview_and_read_only_play_count(admin_client):
     clip = ClipFactory()
     PlayTotalFactory(clip=clip, play_count=7)

@@ -17,6 +17,16 @@ from clips.tests.factories import (
 pytestmark = pytest.mark.django_db
 
 LIST_URL = "/api/v1/clips"
+# Unicode's bidirectional formatting characters (Bidi_Control): invisible, they
+# make a name read otherwise than it is ("Invoice\u202egnp.mp3" shows as
+# "Invoice3pm.png").
+BIDI_CONTROLS = [
+    "\u061c",
+    "\u200e",
+    "\u200f",
+    *map(chr, range(0x202A, 0x202F)),
+    *map(chr, range(0x2066, 0x206A)),
+]
 
 
 def detail_url(clip) -> str:
@@ -296,6 +306,32 @@ class TestCreate:
         assert body["code"] == "invalid"
         assert field in body["fields"]
         assert not Clip.objects.exists()
+
+    @pytest.mark.parametrize("field", ["title", "description"])
+    @pytest.mark.parametrize("control", BIDI_CONTROLS, ids=lambda c: f"U+{ord(c):04X}")
+    def test_a_bidi_control_in_a_text_field_is_400_naming_it(
+        self, client, field, control
+    ):
+        payload = valid_payload(**{field: f"Invoice{control}gnp.mp3"})
+        response = client.post(LIST_URL, payload, content_type="application/json")
+        assert response.status_code == 400
+        (message,) = response.json()["fields"][field]
+        assert f"U+{ord(control):04X}" in message
+        assert not Clip.objects.exists()
+
+    def test_right_to_left_text_without_controls_is_taken(self, client):
+        text = "\u0645\u0637\u0631 \u05d2\u05e9\u05dd rain"  # Arabic, Hebrew, Latin
+        payload = valid_payload(title=text, description=text)
+        response = client.post(LIST_URL, payload, content_type="application/json")
+        assert response.status_code == 201, response.json()
+        assert response.json()["title"] == text
+
+    def test_an_uploads_title_with_a_bidi_control_is_400(self, client):
+        upload = SimpleUploadedFile("song.mp3", AUDIO_BYTES, content_type="audio/mpeg")
+        payload = valid_payload(title="Invoice\u202egnp.mp3", audio_url="")
+        response = client.post(LIST_URL, payload | {"audio_file": upload})
+        assert response.status_code == 400
+        assert "title" in response.json()["fields"]
 
     def test_missing_title_is_400(self, client):
         payload = valid_payload()
