@@ -180,8 +180,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 # Static files (admin, docs) are served by whitenoise; media only by the stream view.
+# Media on disk is Django's FileSystemStorage, but a write that fails (disk full,
+# read-only) leaves no partial file (clips/files/storage.py).
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {"BACKEND": "clips.files.storage.DiskStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 FIXTURE_DIRS = [BASE_DIR / "fixtures"]

@@ -244,29 +244,32 @@ ERROR_MEANINGS = {
     413: "A body over the upload limit, refused by nginx in front before the app.",
     415: "A body of another media type than the ones listed.",
     429: "Too many requests; Retry-After says when to try again.",
+    503: "The storage cannot take the upload now (read-only, failing); nothing was "
+    "kept, and Retry-After says when to try again.",
+    507: "The storage is full: nothing was kept.",
 }
 
 
 def response_header(
-    name: str, schema_type: OpenApiTypes, status: int, description: str
+    name: str, schema_type: OpenApiTypes, status: int | list[int], description: str
 ) -> OpenApiParameter:
-    """A header every `status` response carries."""
+    """A header every `status` response (or each of a list) carries."""
     return OpenApiParameter(
         name,
         schema_type,
         OpenApiParameter.HEADER,
         required=True,
-        response=[status],
+        response=status if isinstance(status, list) else [status],
         description=description,
     )
 
 
-# DRF sends these with every 401 and 429.
+# DRF sends these with every 401, 429 and 503.
 ERROR_HEADERS = [
     response_header(
         "WWW-Authenticate", OpenApiTypes.STR, 401, "`Token`: how to authenticate."
     ),
-    response_header("Retry-After", OpenApiTypes.INT, 429, "Seconds to wait."),
+    response_header("Retry-After", OpenApiTypes.INT, [429, 503], "Seconds to wait."),
 ]
 
 

@@ -111,7 +111,7 @@ class ClipViewSet(
         ],
         responses={
             201: ClipSerializer,
-            **error_responses(400, 401, 403, 413, 415, 429),
+            **error_responses(400, 401, 403, 413, 415, 429, 503, 507),
         },
     )
     def create(self, request: Request) -> Response:

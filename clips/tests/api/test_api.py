@@ -9,6 +9,7 @@ from clips.models import Clip, Genre
 from clips.plays import play_record
 from clips.tests.factories import (
     AUDIO_BYTES,
+    LARGE_AUDIO_BYTES,
     ClipFactory,
     PlayFactory,
     PlayTotalFactory,
@@ -409,6 +410,33 @@ class TestCreate:
         response = client.post(LIST_URL, valid_payload(audio_url="", audio_file=upload))
         assert response.status_code == 400
         assert "audio_file" in response.json()["fields"]
+
+    def large_upload(self) -> dict:
+        upload = SimpleUploadedFile("take.wav", LARGE_AUDIO_BYTES, "audio/wav")
+        return valid_payload(audio_url="", audio_file=upload)
+
+    def test_an_upload_to_a_full_disk_is_507_storage_full(
+        self, client, full_media_root
+    ):
+        response = client.post(LIST_URL, self.large_upload())
+        assert response.status_code == 507
+        assert response.json()["code"] == "storage_full"
+
+    def test_an_upload_to_a_full_disk_leaves_no_file_and_no_clip(
+        self, client, full_media_root
+    ):
+        client.post(LIST_URL, self.large_upload())
+        assert not [path for path in full_media_root.rglob("*") if path.is_file()]
+        assert not Clip.objects.exists()
+
+    def test_an_upload_to_a_read_only_disk_is_503_with_retry_after(
+        self, client, read_only_media_root
+    ):
+        response = client.post(LIST_URL, self.large_upload())
+        assert response.status_code == 503
+        assert response.json()["code"] == "storage_unavailable"
+        assert int(response["Retry-After"]) > 0
+        assert not Clip.objects.exists()
 
     def test_malformed_json_is_400_json(self, client):
         response = client.post(LIST_URL, "{nope", content_type="application/json")

@@ -65,6 +65,12 @@ def test_adding_a_clip_documents_nginxs_json_413_for_a_body_over_the_limit(schem
     assert list(response["content"]) == ["application/json"]
 
 
+def test_adding_a_clip_documents_a_storage_that_fails_or_is_full(schema):
+    responses = operation(schema, "post", "")["responses"]
+    assert responses["503"]["headers"]["Retry-After"]["required"] is True
+    assert "507" in responses
+
+
 def test_the_stream_documents_every_status_it_answers(schema):
     for method in ("get", "head"):
         responses = operation(schema, method, "/{id}/stream")["responses"]
