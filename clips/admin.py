@@ -2,12 +2,13 @@ from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
 from django.forms import CharField
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 
 from clips import selectors, services, tasks
+from clips.files import storage
 from clips.models import Clip, Play
 from clips.templatetags.clips_format import waveform
 
@@ -80,6 +81,19 @@ class ClipAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Clip, form, change: bool) -> None:
         services.clip_save(clip=obj)
+
+    def changeform_view(
+        self, request: HttpRequest, object_id=None, form_url="", extra_context=None
+    ) -> HttpResponse:
+        """An upload the storage could not take: the same page again, with why.
+
+        clip_save() kept nothing of it, so there is nothing to undo.
+        """
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except storage.StorageFailed as failed:
+            self.message_user(request, str(failed), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     @admin.action(description="Ingest the selected clips again", permissions=["change"])
     def ingest_again(self, request: HttpRequest, queryset: QuerySet[Clip]) -> None:

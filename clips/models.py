@@ -1,3 +1,5 @@
+import re
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
@@ -39,6 +41,25 @@ def validate_upload_size(file: File) -> None:
         )
 
 
+# Unicode's bidirectional formatting characters (Bidi_Control), as the inside of a
+# regular expression's character class; the API's schema states the same class.
+# Invisible, they make text read otherwise than it is: "Invoice\u202egnp.mp3" shows
+# as "Invoice3pm.png".
+BIDI_CONTROLS = r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_BIDI_CONTROL = re.compile(f"[{BIDI_CONTROLS}]")
+
+
+def validate_no_bidi_controls(text: str) -> None:
+    """Refuse the invisible characters that reorder text, in what curators type."""
+    if found := _BIDI_CONTROL.search(text):
+        raise ValidationError(
+            "Remove the invisible bidirectional control character U+%(code)04X: "
+            "it makes text read otherwise than it is.",
+            code="bidi_control",
+            params={"code": ord(found.group())},
+        )
+
+
 def validate_fetchable_url(url: str) -> None:
     """Refuse URLs the stream view would refuse to fetch (e.g. http://127.0.0.1/)."""
     try:
@@ -70,8 +91,11 @@ class ClipStatus(models.TextChoices):
 class Clip(ExportModelOperationsMixin("clip"), models.Model):
     """A short audio preview: an uploaded file or a remote http(s) URL, never both."""
 
-    title = models.CharField(max_length=200)
-    description = models.TextField(blank=True, max_length=5000)
+    # What curators type; the other text fields are set by the service or the ingest.
+    title = models.CharField(max_length=200, validators=[validate_no_bidi_controls])
+    description = models.TextField(
+        blank=True, max_length=5000, validators=[validate_no_bidi_controls]
+    )
     genre = models.CharField(max_length=20, choices=Genre.choices, db_index=True)
     duration = models.FloatField(
         help_text="Length in seconds.",

@@ -1,6 +1,7 @@
 """Writes: clips and curators (the ingest is clips.ingest, plays clips.plays)."""
 
 import hashlib
+import logging
 from functools import partial
 from pathlib import PurePath
 
@@ -13,13 +14,15 @@ from django.db import transaction
 from rest_framework.authtoken.models import Token
 
 from clips import sample_audio, tasks
-from clips.files import cleanup
+from clips.files import cleanup, storage
 from clips.models import (
     AUDIO_CONTENT_TYPES,
     Clip,
     ClipStatus,
     RenditionName,
 )
+
+logger = logging.getLogger(__name__)
 
 CURATORS_GROUP = "Curators"
 CURATOR_PERMISSIONS = ["add_clip", "change_clip", "view_clip"]
@@ -94,7 +97,8 @@ def clip_save(*, clip: Clip) -> Clip:
     """Validate a new or edited clip and save it; new audio is queued for ingest.
 
     Until the ingest has read it, the clip is pending: its content type is the
-    one its name claims, and listeners do not see it.
+    one its name claims, and listeners do not see it. A new upload the storage
+    cannot take raises StorageFull or StorageFailed, and nothing is saved.
     """
     clip.full_clean()
     stored = (
@@ -116,6 +120,8 @@ def clip_save(*, clip: Clip) -> Clip:
         suffix = PurePath(clip.audio_file.name).suffix.lower()
         clip.size_bytes = clip.audio_file.size
         clip.content_type = AUDIO_CONTENT_TYPES[suffix]
+        if not clip.audio_file._committed:
+            _upload_store(clip)
     else:  # known once the ingest has fetched it
         clip.content_type, clip.size_bytes = "", None
     clip.audio_digest = ""
@@ -130,6 +136,22 @@ def clip_save(*, clip: Clip) -> Clip:
             cleanup.files_release_on_commit(names=[stored["audio_file"]])
         transaction.on_commit(lambda: tasks.clip_ingest_queue(clip_id=clip.pk))
     return clip
+
+
+def _upload_store(clip: Clip) -> None:
+    """Write a new upload into storage, before its row and outside its transaction.
+
+    Saving the row would write it too, but a storage error there is a 500 with the
+    row rolled back; here it is a StorageFailed the API and the admin answer, and
+    the storage has kept nothing of the file (clips.files.storage).
+    """
+    upload = clip.audio_file
+    try:
+        upload.save(upload.name, upload.file, save=False)
+    except storage.STORAGE_ERRORS as error:
+        failed = storage.write_failure(error)
+        logger.error("Upload %s not stored: %s", upload.name, failed.reason)
+        raise failed from error
 
 
 def _audio_changed(clip: Clip, stored: dict | None) -> bool:

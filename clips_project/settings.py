@@ -180,8 +180,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 # Static files (admin, docs) are served by whitenoise; media only by the stream view.
+# Media on disk is Django's FileSystemStorage, but a write that fails (disk full,
+# read-only) leaves no partial file (clips/files/storage.py).
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {"BACKEND": "clips.files.storage.DiskStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 FIXTURE_DIRS = [BASE_DIR / "fixtures"]
@@ -387,6 +389,12 @@ REST_FRAMEWORK = {
     # Throttles take the client address from X-Forwarded-For only behind this
     # many trusted proxies; 0 means REMOTE_ADDR, which a client cannot forge.
     "NUM_PROXIES": envint("NUM_PROXIES", 0),
+    # DRF's, but a JSON body nested too deeply is a 400, not a 500.
+    "DEFAULT_PARSER_CLASSES": [
+        "clips.api.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "clips.api.schema.ClipsAutoSchema",
     "EXCEPTION_HANDLER": "clips.api.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": [

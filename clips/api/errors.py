@@ -12,6 +12,11 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
 
+from clips.files import storage
+
+# Seconds a client is asked to wait before sending an upload the storage failed.
+STORAGE_RETRY_AFTER_SECONDS = 30
+
 
 def error_body(*, code: str, detail: str, fields: dict | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"code": code, "detail": detail}
@@ -39,9 +44,22 @@ def method_not_allowed(request: HttpRequest) -> JsonResponse:
     )
 
 
+class StorageFailedError(exceptions.APIException):
+    """A service's StorageFailed: 507 if the storage is full, else 503, to retry."""
+
+    def __init__(self, failed: storage.StorageFailed) -> None:
+        full = isinstance(failed, storage.StorageFull)
+        self.status_code = 507 if full else 503
+        self.wait = None if full else STORAGE_RETRY_AFTER_SECONDS  # Retry-After
+        super().__init__(detail=str(failed), code=failed.code)
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
-    """DRF exception handler: a service's Django ValidationError is a 400 too."""
-    if isinstance(exc, DjangoValidationError):
+    """DRF exception handler: a service's Django ValidationError is a 400 too, and
+    its StorageFailed a 507 or 503."""
+    if isinstance(exc, storage.StorageFailed):
+        exc = StorageFailedError(exc)
+    elif isinstance(exc, DjangoValidationError):
         fields = as_serializer_error(exc)
         if NON_FIELD_ERRORS in fields:
             fields[api_settings.NON_FIELD_ERRORS_KEY] = fields.pop(NON_FIELD_ERRORS)

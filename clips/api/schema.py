@@ -1,8 +1,8 @@
 """The OpenAPI schema, made to say what the API does (schemathesis checks it).
 
 drf-spectacular cannot see some of it: that anonymous users may read, that DRF's
-text fields refuse NUL characters, the rules on audio sources, and the plain
-Django stream view.
+text fields refuse NUL characters (and curators' text bidi controls), the rules on
+audio sources, and the plain Django stream view.
 """
 
 from typing import Any
@@ -18,10 +18,15 @@ from drf_spectacular.utils import (
 from rest_framework import permissions, serializers
 
 from clips.api.serializers import ClipUploadInputSerializer, ErrorSerializer
-from clips.models import AUDIO_CONTENT_TYPES
+from clips.models import (
+    AUDIO_CONTENT_TYPES,
+    BIDI_CONTROLS,
+    validate_no_bidi_controls,
+)
 
-# DRF refuses "\x00" in every CharField (ProhibitNullCharactersValidator).
-NO_NUL = r"^[^\x00]*$"
+# DRF refuses "\x00" in every CharField (ProhibitNullCharactersValidator); the text
+# curators type refuses Unicode's bidi controls too (clips.models).
+NUL = r"\x00"
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _EMPTY_STRING = {"type": "string", "maxLength": 0}
 
@@ -48,7 +53,10 @@ class ClipsAutoSchema(AutoSchema):
             and schema.get("type") == "string"
             and not {"pattern", "enum", "format"} & schema.keys()
         ):
-            schema["pattern"] = NO_NUL
+            refused = NUL
+            if validate_no_bidi_controls in field.validators:
+                refused += BIDI_CONTROLS
+            schema["pattern"] = f"^[^{refused}]*$"
         return schema
 
     def _insert_field_validators(self, field: serializers.Field, schema: dict) -> None:
@@ -233,31 +241,35 @@ ERROR_MEANINGS = {
     403: "Signed in, but without the permission (or a session without CSRF).",
     404: "No such clip, or no such page.",
     409: "The clip is there, but not what was asked of it (no waveform yet).",
+    413: "A body over the upload limit, refused by nginx in front before the app.",
     415: "A body of another media type than the ones listed.",
     429: "Too many requests; Retry-After says when to try again.",
+    503: "The storage cannot take the upload now (read-only, failing); nothing was "
+    "kept, and Retry-After says when to try again.",
+    507: "The storage is full: nothing was kept.",
 }
 
 
 def response_header(
-    name: str, schema_type: OpenApiTypes, status: int, description: str
+    name: str, schema_type: OpenApiTypes, status: int | list[int], description: str
 ) -> OpenApiParameter:
-    """A header every `status` response carries."""
+    """A header every `status` response (or each of a list) carries."""
     return OpenApiParameter(
         name,
         schema_type,
         OpenApiParameter.HEADER,
         required=True,
-        response=[status],
+        response=status if isinstance(status, list) else [status],
         description=description,
     )
 
 
-# DRF sends these with every 401 and 429.
+# DRF sends these with every 401, 429 and 503.
 ERROR_HEADERS = [
     response_header(
         "WWW-Authenticate", OpenApiTypes.STR, 401, "`Token`: how to authenticate."
     ),
-    response_header("Retry-After", OpenApiTypes.INT, 429, "Seconds to wait."),
+    response_header("Retry-After", OpenApiTypes.INT, [429, 503], "Seconds to wait."),
 ]
 
 

@@ -11,7 +11,6 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -80,7 +79,6 @@ class ClipViewSet(
     # The schema's integer id: "2\r" or " 2" would reach int() and find clip 2.
     lookup_value_regex = "[0-9]+"
     pagination_class = ClipPagination
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
     throttle_classes = [ClipWriteThrottle]
     filter_backends = [DjangoFilterBackend, ClipSearchFilter, OrderingFilter]
     filterset_class = ClipFilter
@@ -111,7 +109,10 @@ class ClipViewSet(
             response_header("Location", OpenApiTypes.URI, 201, "The new clip's URL."),
             *ERROR_HEADERS,
         ],
-        responses={201: ClipSerializer, **error_responses(400, 401, 403, 415, 429)},
+        responses={
+            201: ClipSerializer,
+            **error_responses(400, 401, 403, 413, 415, 429, 503, 507),
+        },
     )
     def create(self, request: Request) -> Response:
         upload = request.content_type.startswith("multipart/form-data")

@@ -6,6 +6,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from clips.services import curator_create
+from clips.tests.tools import tmpfs
 
 
 def pytest_report_header(config):
@@ -33,6 +34,22 @@ def media_root(settings, tmp_path):
     """Every test writes uploads into its own MEDIA_ROOT."""
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def full_media_root(settings, tmp_path):
+    """MEDIA_ROOT on a 64 KiB disk of its own: a larger file fills it (ENOSPC)."""
+    with tmpfs(tmp_path / "full", size="64k") as directory:
+        settings.MEDIA_ROOT = directory
+        yield directory
+
+
+@pytest.fixture
+def read_only_media_root(settings, tmp_path):
+    """MEDIA_ROOT on a disk of its own mounted read-only (EROFS)."""
+    with tmpfs(tmp_path / "read-only", size="64k", read_only=True) as directory:
+        settings.MEDIA_ROOT = directory
+        yield directory
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,8 @@ from clips.models import Clip, ClipStatus, Genre, Play, PlayTotal
 
 # A recognisable byte pattern, so a test can tell which bytes a range returned.
 AUDIO_BYTES = bytes(i % 251 for i in range(10_000))
+# 300 KB: more than the disk of conftest's full_media_root holds.
+LARGE_AUDIO_BYTES = AUDIO_BYTES * 30
 
 
 class ClipFactory(DjangoModelFactory):

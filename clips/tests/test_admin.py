@@ -9,6 +9,7 @@ from clips.models import Clip, Play, PlayTotal
 from clips.tests.audio import tone
 from clips.tests.factories import (
     AUDIO_BYTES,
+    LARGE_AUDIO_BYTES,
     ClipFactory,
     PlayFactory,
     PlayTotalFactory,
@@ -74,6 +75,35 @@ def test_curator_cannot_upload_a_non_audio_file(admin_client):
     upload = SimpleUploadedFile("notes.txt", b"hello")
     response = admin_client.post(ADD_URL, form(audio_file=upload))
     assert response.status_code == 200
+    assert not Clip.objects.exists()
+
+
+@pytest.mark.parametrize("field", ["title", "description"])
+def test_curator_cannot_save_text_with_a_bidi_control(admin_client, field):
+    response = admin_client.post(
+        ADD_URL,
+        form(audio_url="https://audio.example.com/a.mp3", **{field: "Bells\u202e"}),
+    )
+    assert response.status_code == 200
+    assert "U+202E" in str(response.context["adminform"].form.errors[field])
+    assert not Clip.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("disk", "said"),
+    [
+        ("full_media_root", "The storage is full"),
+        ("read_only_media_root", "could not be stored right now"),
+    ],
+)
+def test_an_upload_the_disk_cannot_take_is_an_error_on_the_add_page(
+    admin_client, request, disk, said
+):
+    request.getfixturevalue(disk)
+    upload = SimpleUploadedFile("take.wav", LARGE_AUDIO_BYTES)
+    response = admin_client.post(ADD_URL, form(audio_file=upload), follow=True)
+    assert response.redirect_chain == [(ADD_URL, 302)]
+    assert said in response.text
     assert not Clip.objects.exists()
 
 

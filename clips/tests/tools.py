@@ -1,6 +1,7 @@
 """What the tests take from this machine: free loopback ports, Debian's tools
-(a missing one fails under CI, where .ci/run installs it, and skips elsewhere) and
-the machine's Redis, under a key prefix of each test's own.
+(a missing one fails under CI, where .ci/run installs it, and skips elsewhere),
+the machine's Redis, under a key prefix of each test's own, and small file systems
+of their own (tmpfs, as root).
 
 The processes the system tests start are in clips/tests/system/servers.py.
 """
@@ -10,6 +11,7 @@ import random
 import secrets
 import shutil
 import socket
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,3 +74,31 @@ def redis_env() -> Iterator[dict[str, str]]:
         for key in client.scan_iter(match=f"{prefix}:*"):
             client.delete(key)
         client.close()
+
+
+@contextmanager
+def tmpfs(directory: Path, *, size: str, read_only: bool = False) -> Iterator[Path]:
+    """A tmpfs of `size` (mount's -o size=, e.g. 64k) on directory, unmounted on exit.
+
+    A real disk that fills up (ENOSPC) or, read_only, refuses every write (EROFS).
+    Mounting needs root: elsewhere the test skips, and fails under CI.
+    """
+    mount = require_tool("mount", package="mount")
+    umount = require_tool("umount", package="mount")
+    directory.mkdir(parents=True, exist_ok=True)
+    options = f"size={size},mode=0755"
+    mounted = subprocess.run(
+        [mount, "-t", "tmpfs", "-o", options, "tmpfs", str(directory)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode:
+        tool_missing(f"needs to mount a tmpfs (root): {mounted.stderr.strip()}")
+    try:
+        if read_only:
+            remount = [mount, "-o", "remount,ro", str(directory)]
+            subprocess.run(remount, check=True, capture_output=True)
+        yield directory
+    finally:
+        subprocess.run([umount, str(directory)], check=True, capture_output=True)

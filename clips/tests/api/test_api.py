@@ -9,6 +9,7 @@ from clips.models import Clip, Genre
 from clips.plays import play_record
 from clips.tests.factories import (
     AUDIO_BYTES,
+    LARGE_AUDIO_BYTES,
     ClipFactory,
     PlayFactory,
     PlayTotalFactory,
@@ -17,6 +18,16 @@ from clips.tests.factories import (
 pytestmark = pytest.mark.django_db
 
 LIST_URL = "/api/v1/clips"
+# Unicode's bidirectional formatting characters (Bidi_Control): invisible, they
+# make a name read otherwise than it is ("Invoice\u202egnp.mp3" shows as
+# "Invoice3pm.png").
+BIDI_CONTROLS = [
+    "\u061c",
+    "\u200e",
+    "\u200f",
+    *map(chr, range(0x202A, 0x202F)),
+    *map(chr, range(0x2066, 0x206A)),
+]
 
 
 def detail_url(clip) -> str:
@@ -297,6 +308,32 @@ class TestCreate:
         assert field in body["fields"]
         assert not Clip.objects.exists()
 
+    @pytest.mark.parametrize("field", ["title", "description"])
+    @pytest.mark.parametrize("control", BIDI_CONTROLS, ids=lambda c: f"U+{ord(c):04X}")
+    def test_a_bidi_control_in_a_text_field_is_400_naming_it(
+        self, client, field, control
+    ):
+        payload = valid_payload(**{field: f"Invoice{control}gnp.mp3"})
+        response = client.post(LIST_URL, payload, content_type="application/json")
+        assert response.status_code == 400
+        (message,) = response.json()["fields"][field]
+        assert f"U+{ord(control):04X}" in message
+        assert not Clip.objects.exists()
+
+    def test_right_to_left_text_without_controls_is_taken(self, client):
+        text = "\u0645\u0637\u0631 \u05d2\u05e9\u05dd rain"  # Arabic, Hebrew, Latin
+        payload = valid_payload(title=text, description=text)
+        response = client.post(LIST_URL, payload, content_type="application/json")
+        assert response.status_code == 201, response.json()
+        assert response.json()["title"] == text
+
+    def test_an_uploads_title_with_a_bidi_control_is_400(self, client):
+        upload = SimpleUploadedFile("song.mp3", AUDIO_BYTES, content_type="audio/mpeg")
+        payload = valid_payload(title="Invoice\u202egnp.mp3", audio_url="")
+        response = client.post(LIST_URL, payload | {"audio_file": upload})
+        assert response.status_code == 400
+        assert "title" in response.json()["fields"]
+
     def test_missing_title_is_400(self, client):
         payload = valid_payload()
         del payload["title"]
@@ -374,10 +411,46 @@ class TestCreate:
         assert response.status_code == 400
         assert "audio_file" in response.json()["fields"]
 
+    def large_upload(self) -> dict:
+        upload = SimpleUploadedFile("take.wav", LARGE_AUDIO_BYTES, "audio/wav")
+        return valid_payload(audio_url="", audio_file=upload)
+
+    def test_an_upload_to_a_full_disk_is_507_storage_full(
+        self, client, full_media_root
+    ):
+        response = client.post(LIST_URL, self.large_upload())
+        assert response.status_code == 507
+        assert response.json()["code"] == "storage_full"
+
+    def test_an_upload_to_a_full_disk_leaves_no_file_and_no_clip(
+        self, client, full_media_root
+    ):
+        client.post(LIST_URL, self.large_upload())
+        assert not [path for path in full_media_root.rglob("*") if path.is_file()]
+        assert not Clip.objects.exists()
+
+    def test_an_upload_to_a_read_only_disk_is_503_with_retry_after(
+        self, client, read_only_media_root
+    ):
+        response = client.post(LIST_URL, self.large_upload())
+        assert response.status_code == 503
+        assert response.json()["code"] == "storage_unavailable"
+        assert int(response["Retry-After"]) > 0
+        assert not Clip.objects.exists()
+
     def test_malformed_json_is_400_json(self, client):
         response = client.post(LIST_URL, "{nope", content_type="application/json")
         assert response.status_code == 400
         assert response.json()["code"] == "parse_error"
+
+    def test_json_nested_too_deeply_is_400_parse_error(self, client):
+        body = "[" * 100_000
+        response = client.post(LIST_URL, body, content_type="application/json")
+        assert response.status_code == 400
+        assert response.json() == {
+            "code": "parse_error",
+            "detail": "JSON parse error - nested too deeply.",
+        }
 
 
 def test_unsupported_method_is_405_json(admin_client):

@@ -1,6 +1,8 @@
 """/openapi.json says what the API does (system/test_fuzz.py checks it against
 the API)."""
 
+import re
+
 import pytest
 from django.core.exceptions import ValidationError
 from hypothesis import HealthCheck, given
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 
 from clips.models import Clip
 from clips.remote.origin import OriginBlocked, audio_url_regex, check_url
+from clips.tests.api.test_api import BIDI_CONTROLS
 
 pytestmark = pytest.mark.django_db
 
@@ -57,6 +60,17 @@ def test_the_list_documents_the_servers_414_for_a_request_line_over_8190_bytes(
     assert list(response["content"]) == ["text/html"]
 
 
+def test_adding_a_clip_documents_nginxs_json_413_for_a_body_over_the_limit(schema):
+    response = operation(schema, "post", "")["responses"]["413"]
+    assert list(response["content"]) == ["application/json"]
+
+
+def test_adding_a_clip_documents_a_storage_that_fails_or_is_full(schema):
+    responses = operation(schema, "post", "")["responses"]
+    assert responses["503"]["headers"]["Retry-After"]["required"] is True
+    assert "507" in responses
+
+
 def test_the_stream_documents_every_status_it_answers(schema):
     for method in ("get", "head"):
         responses = operation(schema, method, "/{id}/stream")["responses"]
@@ -76,6 +90,18 @@ def test_the_schema_states_the_audio_url_pattern_the_api_checks(client, settings
     body = audio_url_regex().removeprefix(r"\A").removesuffix(r"\Z")
     assert properties["audio_url"]["pattern"] == f"^{body}$"
     assert "[cC][dD][nN]" in body
+
+
+@pytest.mark.parametrize("body", ["ClipInputRequest", "ClipUploadInputRequest"])
+@pytest.mark.parametrize("field", ["title", "description"])
+def test_the_text_fields_pattern_refuses_nul_and_bidi_controls_as_the_api_does(
+    schema, body, field
+):
+    text = schema["components"]["schemas"][body]["properties"][field]
+    pattern = text.get("pattern") or text["anyOf"][0]["pattern"]
+    for refused in ["\x00", *BIDI_CONTROLS]:
+        assert not re.search(pattern, f"Bells{refused}"), f"U+{ord(refused):04X}"
+    assert re.search(pattern, "\u0645\u0637\u0631 \u05d2\u05e9\u05dd rain")
 
 
 @pytest.mark.parametrize("allowed_hosts", [[], ["localhost", ".cdn.example.com"]])

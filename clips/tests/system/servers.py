@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
@@ -140,6 +141,22 @@ def site_create(
             capture_output=True,
         )
     return workdir
+
+
+def curator_token(workdir: Path, *, extra_env: dict[str, str] | None = None) -> str:
+    """The API token of a new curator of the site in workdir (manage.py create_curator).
+
+    extra_env overrides site_env(workdir), e.g. another DATABASE_URL.
+    """
+    made = subprocess.run(
+        [sys.executable, "manage.py", "create_curator", f"curator-{uuid.uuid4()}"],
+        cwd=BASE_DIR,
+        env=site_env(workdir) | (extra_env or {}),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return made.stdout.strip()
 
 
 @contextmanager

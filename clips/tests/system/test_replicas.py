@@ -16,8 +16,6 @@ stream rate limit, which is per address, stays small and real.
 import itertools
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,13 +34,13 @@ from clips.tests.system.servers import (
     OFFLOAD_ENV,
     Process,
     celery_worker,
+    curator_token,
     gunicorn,
     nginx,
     prometheus,
     s3_server,
     shared_database_url,
     site_create,
-    site_env,
 )
 from clips.tests.system.test_gunicorn_metrics import scraped_plays
 from clips.tests.system.test_monitoring_e2e import (
@@ -50,7 +48,7 @@ from clips.tests.system.test_monitoring_e2e import (
     panel_queries,
     scrape_config,
 )
-from clips.tests.tools import BASE_DIR, redis_env
+from clips.tests.tools import redis_env
 
 # django_db: the replicas work on the test database, so pytest-django must make
 # it (this process only reads, through the API).
@@ -193,18 +191,6 @@ def cluster(workdir, shared) -> Iterator[Cluster]:
         yield running
 
 
-def curator_token(workdir: Path, env: dict[str, str]) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", "create_curator", f"curator-{uuid.uuid4()}"],
-        cwd=BASE_DIR,
-        env=site_env(workdir) | env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return result.stdout.strip()
-
-
 def wait_until_ready(app: Process, clip_id: int, token: str) -> None:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -224,7 +210,7 @@ def test_a_clip_uploaded_through_one_replica_streams_from_the_other(
     cluster, workdir, shared
 ):
     first, second = cluster.apps
-    token = curator_token(workdir, shared)
+    token = curator_token(workdir, extra_env=shared)
     audio = tone("wav", seconds=1)
     with celery_worker(workdir, extra_env=shared):
         created = requests.post(

@@ -2,30 +2,21 @@
 eager) is ingested by the worker process, and the app then streams its preview;
 the worker's own metrics endpoint counts the ingest, the app's shows the queue."""
 
-import subprocess
-import sys
 import time
 
 import pytest
 import requests
 
 from clips.tests.audio import tone
-from clips.tests.system.servers import celery_worker, gunicorn, site_create, site_env
-from clips.tests.tools import BASE_DIR, redis_env
+from clips.tests.system.servers import (
+    celery_worker,
+    curator_token,
+    gunicorn,
+    site_create,
+)
+from clips.tests.tools import redis_env
 
 READY_WITHIN = 60
-
-
-def curator_token(workdir) -> str:
-    made = subprocess.run(
-        [sys.executable, "manage.py", "create_curator", "ingester"],
-        cwd=BASE_DIR,
-        env=site_env(workdir),
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return made.stdout.strip()
 
 
 def test_an_upload_is_ingested_by_the_worker_through_redis(tmp_path):
