@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clips', '0010_stored_file_names_indexed'),
+        ('clips', '0011_ingest_outbox'),
     ]
 
     operations = [
