@@ -3,7 +3,8 @@ nginx's figures to it (mtail, prometheus-nginx-exporter), Redis, a Celery worker
 S3 server (moto) and make serve.
 
 Each listens on a free loopback port in 18000-18999 and is stopped on exit; Redis
-is the machine's own (clips.tests.tools.redis_env), with a key prefix for each user.
+is the machine's own (clips.tests.tools.redis_env), with a key prefix for each user,
+except for a test that stops it: that one starts its own (redis_server).
 The tests in this directory are marked `system` (clips/tests/conftest.py).
 """
 
@@ -26,6 +27,7 @@ from types import ModuleType
 import boto3
 import psycopg
 import pytest
+import redis
 import requests
 from django.db import connection
 
@@ -345,6 +347,44 @@ def nginx(
         log=directory / "nginx.log",
     ) as server:
         yield server
+
+
+@contextmanager
+def redis_server(workdir: Path) -> Iterator[Process]:
+    """A redis-server of the test's own, as make serve runs it (no persistence); its
+    url is its REDIS_URL. The test may stop it early (process.terminate()): the
+    machine's Redis, which other runs share, is never stopped."""
+    binary = require_tool("redis-server", package="redis-server")
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    log = workdir / f"redis-{port}.log"
+    errors = log.with_suffix(".err")
+    with log.open("wb") as out, errors.open("wb") as err:
+        process = subprocess.Popen(
+            [
+                *(binary, "--bind", "127.0.0.1", "--port", str(port)),
+                *("--save", "", "--appendonly", "no", "--dir", str(workdir)),
+            ],
+            stdout=out,
+            stderr=err,
+        )
+    server = Process(url=url, process=process, log=log, errors=errors)
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"redis-server not ready:\n{server.log_text()}")
+                time.sleep(0.1)
+        yield server
+    finally:
+        client.close()
+        process.terminate()
+        process.wait(timeout=15)
 
 
 # moto's server mode: a real S3 API over HTTP, on loopback, in memory.
