@@ -101,9 +101,11 @@ APP_ENV = {
     "SECURE_HSTS_SECONDS": "0",
     "LOG_LEVEL": "WARNING",
     "GUNICORN_BIND": f"{HOST}:{APP_PORT}",
-    # Every client here is 127.0.0.1: per-address rate limits would answer 429.
+    # Every client here is 127.0.0.1: per-address rate limits would answer 429,
+    # and the cap per address would count few of its listeners.
     "CLIPS_THROTTLE_STREAM": "",
     "CLIPS_THROTTLE_WRITE": "",
+    "CLIPS_PLAYS_PER_ADDRESS": "0",
 }
 
 NGINX_CONF = """\

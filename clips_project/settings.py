@@ -311,6 +311,10 @@ CLIPS_LIST_CACHE_SECONDS = envint("CLIPS_LIST_CACHE_SECONDS", 2)
 # A play is a listen (clips/plays.py): one listener's requests for one clip within
 # this many seconds count once.
 CLIPS_LISTEN_WINDOW_SECONDS = envint("CLIPS_LISTEN_WINDOW_SECONDS", 30 * 60)
+# Anonymous listeners are told apart by User-Agent, which a client chooses: at most
+# this many count per client address (an IPv6 client's /64) and clip in a window,
+# so a school's or an office's NAT counts at most this many too; 0 turns it off.
+CLIPS_PLAYS_PER_ADDRESS = envint("CLIPS_PLAYS_PER_ADDRESS", 5)
 
 # "N/period" (s, min, hour, day) per user or client address; empty turns a limit off.
 # Counted in the default cache: one limit for every worker only with REDIS_URL.

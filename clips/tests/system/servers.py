@@ -30,6 +30,7 @@ import pytest
 import redis
 import requests
 from django.db import connection
+from requests.adapters import HTTPAdapter
 
 from clips.tests.tools import BASE_DIR, free_port, require_tool, tool_missing
 
@@ -82,6 +83,10 @@ def runtime_venv() -> Path:
         pytest.fail(f"the runtime lock does not install:\n{built.stdout}{built.stderr}")
     return venv / "bin"
 
+
+# The tests' listeners all connect from 127.0.0.1, each told apart by a User-Agent of
+# its own: a test that counts every such listen turns the cap per address off.
+UNCAPPED = {"CLIPS_PLAYS_PER_ADDRESS": "0"}
 
 # loaddata leaves the samples as their rows say (ready, no renditions) instead of
 # ingesting all six (some 9 s of CPU per site); a test ingests what it needs.
@@ -184,6 +189,18 @@ class Process:
 
     def error_text(self) -> str:
         return self.errors.read_text(errors="replace")
+
+
+class FromAddress(HTTPAdapter):
+    """A requests adapter whose connections come from one source address in
+    127.0.0.0/8 (all loopback), as a client of its own on the internet would."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, source_address=(self.address, 0), **kwargs)
 
 
 @contextmanager
