@@ -366,6 +366,16 @@ def nginx(
         yield server
 
 
+def _wait_until_ready(server: Process, ready: Callable[[], bool], *, within: float):
+    """Until ready() says so; fails the test if the server exits or takes longer."""
+    deadline = time.monotonic() + within
+    while not ready():
+        if server.process.poll() is not None or time.monotonic() > deadline:
+            name = Path(server.process.args[0]).name
+            pytest.fail(f"{name} not ready in {within} s:\n{server.log_text()}")
+        time.sleep(0.1)
+
+
 @contextmanager
 def redis_server(workdir: Path) -> Iterator[Process]:
     """A redis-server of the test's own, as make serve runs it (no persistence); its
@@ -387,16 +397,15 @@ def redis_server(workdir: Path) -> Iterator[Process]:
         )
     server = Process(url=url, process=process, log=log, errors=errors)
     client = redis.Redis.from_url(url, socket_connect_timeout=1)
+
+    def answers() -> bool:
+        try:
+            return client.ping()
+        except redis.ConnectionError:
+            return False
+
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"redis-server not ready:\n{server.log_text()}")
-                time.sleep(0.1)
+        _wait_until_ready(server, answers, within=30)
         yield server
     finally:
         client.close()
@@ -484,11 +493,9 @@ def celery_worker(
         url=f"http://127.0.0.1:{port}", process=process, log=log, errors=errors
     )
     try:
-        deadline = time.monotonic() + ready_within
-        while b" ready." not in errors.read_bytes():
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"celery worker not ready:\n{worker.log_text()}")
-            time.sleep(0.1)
+        _wait_until_ready(
+            worker, lambda: b" ready." in errors.read_bytes(), within=ready_within
+        )
         yield worker
     finally:
         process.terminate()
