@@ -59,7 +59,8 @@ def database_url(name: str) -> str:
 
 def app_env(database: str, media: Path, **more: str) -> dict[str, str]:
     """Production settings on loopback, no TLS in front, on a benchmark's own
-    database and media. Rate limits are off: every client here is 127.0.0.1."""
+    database and media. Rate limits and the cap of plays per address are off:
+    every client here is 127.0.0.1."""
     return {
         "DATABASE_URL": database,
         "MEDIA_ROOT": str(media),
@@ -71,6 +72,7 @@ def app_env(database: str, media: Path, **more: str) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         "CLIPS_THROTTLE_STREAM": "",
         "CLIPS_THROTTLE_WRITE": "",
+        "CLIPS_PLAYS_PER_ADDRESS": "0",
         **more,
     }
 

@@ -5,12 +5,15 @@ The default cache is Redis when REDIS_URL is set (clips_project/settings.py), so
 every worker and replica shares these answers and the rate limits
 (clips/api/throttling.py). When Redis cannot be reached the service carries on
 without it: the rate limits let requests through and answers come from the
-database. Each such request logs one line and counts in
-clips_cache_unavailable_total.
+database. Each such request counts in clips_cache_unavailable_total; each process
+logs it at most once a minute for each use.
 """
 
 import hashlib
 import logging
+import threading
+import time
+from collections import Counter
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -37,17 +40,34 @@ UNAVAILABLE = (
 )
 
 
+# While Redis is down every request goes on without it, hundreds a second under
+# load: the counter has each, the log one line per use and process this often.
+LOG_INTERVAL_SECONDS = 60
+_last_logged: dict[str, float] = {}
+_not_logged: Counter[str] = Counter()
+_log_lock = threading.Lock()  # gunicorn's threads share a worker's
+
+
 def cache_unavailable(
     request: HttpRequest | None, *, use: str, error: Exception
 ) -> None:
-    """Log one line and count a request that went on without the cache."""
+    """Count a request that went on without the cache; log it, once a minute."""
     metrics.CACHE_UNAVAILABLE.labels(use=use).inc()
+    now = time.monotonic()
+    with _log_lock:
+        last = _last_logged.get(use)
+        if last is not None and now - last < LOG_INTERVAL_SECONDS:
+            _not_logged[use] += 1
+            return
+        _last_logged[use] = now
+        since = _not_logged.pop(use, 0)
     logger.warning(
-        "Cache unavailable (%s): %s: %s: %s",
+        "Cache unavailable (%s): %s: %s: %s%s",
         use,
         f"{request.method} {request.path}" if request else "-",
         type(error).__name__,
         " ".join(str(error).split()),
+        f" ({since} more since the last line)" if since else "",
     )
 
 

@@ -71,6 +71,11 @@ STREAM_ERRORS = Counter(
     "Streams that failed, by reason (see STREAM_ERROR_REASONS).",
     ["reason"],
 )
+LISTENS_OVER_ADDRESS_CAP = Counter(
+    "clips_listens_over_address_cap_total",
+    "Anonymous listens not counted as plays: their address had "
+    "CLIPS_PLAYS_PER_ADDRESS plays of the clip in the window already.",
+)
 DATABASE_UNAVAILABLE = Counter(
     "clips_database_unavailable_total",
     "Requests answered 503 because the database could not be reached.",

@@ -269,6 +269,33 @@ class Listen(models.Model):
         return f"{self.listener} on {self.clip_id} since {self.started_at}"
 
 
+class AddressWindow(models.Model):
+    """An open window of anonymous plays from one client address on one clip.
+
+    `address` is the day's keyed hash of the address (clips.plays), never the
+    address; `plays` is how many of its listeners counted since `started_at`, at
+    most CLIPS_PLAYS_PER_ADDRESS. Closed rows are deleted, as Listen's are.
+    """
+
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="+")
+    address = models.CharField(max_length=64)
+    started_at = models.DateTimeField()
+    plays = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clip", "address"], name="one_open_window_per_address"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["started_at"], name="address_window_started_at")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plays} plays of {self.clip_id} since {self.started_at}"
+
+
 class ListenerKey(models.Model):
     """The secret that anonymous listeners are hashed with on one UTC day.
 

@@ -1,21 +1,25 @@
 """A play is a listen: who the listener is, which requests listen, and counting.
 
-The rule (README, "What counts as a play"): every request of one listener for one
-clip within CLIPS_LISTEN_WINDOW_SECONDS counts once. A listener is the signed-in
-user, otherwise a keyed hash of the client address and User-Agent whose key is
-renewed every UTC day. Staff never count (admin previews); nor do HEAD, 304, 412,
-416, 429, seeks (a response not starting at byte 0) and probes (a few bytes).
+The rule (docs/plays.md, "What counts as a play"): every request of one listener
+for one clip within CLIPS_LISTEN_WINDOW_SECONDS counts once. A listener is the
+signed-in user, otherwise a keyed hash of the client address and User-Agent whose
+key is renewed every UTC day. Since a client chooses its User-Agent, anonymous
+listeners behind one address count at most CLIPS_PLAYS_PER_ADDRESS times per clip
+and window. Staff never count (admin previews); nor do HEAD, 304, 412, 416, 429,
+seeks (a response not starting at byte 0) and probes (a few bytes).
 
-The state lives in the database (Listen rows, one per open window), so every
-worker and every replica share it and a restart keeps it; rows are deleted once
-their window has closed.
+The state lives in the database (Listen rows, one per open window, and
+AddressWindow rows, one per address and clip), so every worker and every replica
+share it and a restart keeps it; rows are deleted once their window has closed.
 """
 
 import datetime
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
+from contextlib import suppress
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -25,13 +29,15 @@ from django.utils import timezone
 from rest_framework.throttling import BaseThrottle
 
 from clips import metrics
-from clips.models import Clip, Listen, ListenerKey, Play, PlayTotal
+from clips.models import AddressWindow, Clip, Listen, ListenerKey, Play, PlayTotal
 
 # A response that starts at byte 0 but carries fewer bytes than this (and not the
 # whole file) only probes: Safari's "bytes=0-1", a player sniffing the header.
 PROBE_MAX_BYTES = 4096
 # Each process deletes closed listen windows at most this often.
 SWEEP_INTERVAL_SECONDS = 60
+
+ANONYMOUS = "anon:"
 
 _keys: dict[datetime.date, bytes] = {}
 _last_sweep = 0.0
@@ -42,12 +48,35 @@ def listener_of(request: HttpRequest) -> str | None:
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return None if user.is_staff else f"user:{user.pk}"
-    # The client address as the rate limits take it (NUM_PROXIES), never stored.
-    address = BaseThrottle().get_ident(request) or ""
     agent = request.headers.get("User-Agent", "")
+    return ANONYMOUS + _keyed_hash(f"{_client_address(request)}\n{agent}")
+
+
+def address_of(request: HttpRequest) -> str:
+    """The client's address (an IPv6 client's /64) as a daily keyed hash.
+
+    What anonymous listeners behind one address share, and what the admin's
+    sign-in locks out (clips.logins); like the listener, it stores no address.
+    """
+    address = _client_address(request)
+    with suppress(ValueError):
+        ip = ipaddress.ip_address(address)
+        if ip.version == 6:
+            # A host or household is given a /64 and may use any address in it;
+            # an IPv4 client on a dual-stack socket is its IPv4 address.
+            network = ipaddress.ip_network(f"{ip}/64", strict=False)
+            address = str(ip.ipv4_mapped or network)
+    return "addr:" + _keyed_hash(address)
+
+
+def _client_address(request: HttpRequest) -> str:
+    """The client address as the rate limits take it (NUM_PROXIES), never stored."""
+    return BaseThrottle().get_ident(request) or ""
+
+
+def _keyed_hash(value: str) -> str:
     key = listener_key(day=timezone.now().date())
-    digest = hmac.new(key, f"{address}\n{agent}".encode(), hashlib.sha256)
-    return "anon:" + digest.hexdigest()[:40]
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:40]
 
 
 def listener_key(*, day: datetime.date) -> bytes:
@@ -89,33 +118,49 @@ def stream_play_record(
     if not is_listen(first_byte=first_byte, length=length, size=size):
         return False
     listener = listener_of(request)
-    return listener is not None and play_record(clip=clip, listener=listener)
+    if listener is None:
+        return False
+    # A signed-in listener is one whatever the address; anonymous ones, told apart
+    # by a User-Agent of their choosing, share their address's cap.
+    address = address_of(request) if listener.startswith(ANONYMOUS) else None
+    return play_record(clip=clip, listener=listener, address=address)
 
 
-def play_record(*, clip: Clip, listener: str) -> bool:
-    """Count a play unless this listener's window on this clip is still open.
+def play_record(*, clip: Clip, listener: str, address: str | None = None) -> bool:
+    """Count a play unless this listener's window on this clip is still open, or
+    (with an address) the address's plays of this clip in its window reached
+    CLIPS_PLAYS_PER_ADDRESS; 0 turns that cap off.
 
     True when counted: a Play row, play_count + 1 and the Prometheus counter.
     Safe under concurrency: the unique (clip, listener) row decides, so 200
-    simultaneous requests of one listener count once.
+    simultaneous requests of one listener count once; the unique (clip, address)
+    row holds the count of its window, so 200 listeners of one address count the
+    cap, not more nor fewer.
     """
     now = timezone.now()
     closed = now - datetime.timedelta(seconds=settings.CLIPS_LISTEN_WINDOW_SECONDS)
     adapt = connection.ops.adapt_datetimefield_value  # as the ORM stores them
+    cap = settings.CLIPS_PLAYS_PER_ADDRESS if address else 0
     params = {
         "clip": clip.pk,
         "listener": listener,
+        "address": address,
+        "cap": cap,
         "now": adapt(now),
         "closed": adapt(closed),
     }
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(_PLAY_RECORD_SQL, params)
-            counted = cursor.fetchone() is not None
+            cursor.execute(_PLAY_RECORD_CAPPED_SQL if cap else _PLAY_RECORD_SQL, params)
+            claimed, counted = cursor.fetchone()
     else:
-        counted = _play_record_portable(params, clip_id=clip.pk, now=now)
+        claimed, counted = _play_record_portable(
+            params, clip_id=clip.pk, now=now, capped=bool(cap)
+        )
     if counted:
         metrics.STREAMS.labels(clip_id=str(clip.pk), genre=clip.genre).inc()
+    elif claimed:  # a listener of its own, but its address had the cap
+        metrics.LISTENS_OVER_ADDRESS_CAP.inc()
     _sweep_closed_windows(closed=closed)
     return counted
 
@@ -137,37 +182,78 @@ WHERE listen.started_at <= %(closed)s
 RETURNING clip_id
 """  # noqa: S608 (table names from our models; values are bound parameters)
 
-# On PostgreSQL the whole play is one statement, one round trip: the window, the
-# Play row and the total (bench/results.md measures it).
-_PLAY_RECORD_SQL = f"""
+
+def _address_claim_sql(values: str) -> str:
+    """One more play in the address's window on the clip, unless it has the cap.
+
+    The first play opens the window (or reopens a closed one). Every listener of
+    one address, on any worker or replica, updates its one (clip, address) row:
+    ON CONFLICT locks it and checks WHERE against the latest committed count, so
+    concurrent listeners queue on it and exactly the cap count.
+    """
+    return f"""
+INSERT INTO {AddressWindow._meta.db_table} AS counted
+    (clip_id, address, started_at, plays)
+{values}
+ON CONFLICT (clip_id, address) DO UPDATE SET
+    plays = CASE WHEN counted.started_at <= %(closed)s THEN 1
+        ELSE counted.plays + 1 END,
+    started_at = CASE WHEN counted.started_at <= %(closed)s
+        THEN EXCLUDED.started_at ELSE counted.started_at END
+WHERE counted.started_at <= %(closed)s OR counted.plays < %(cap)s
+RETURNING clip_id
+"""
+
+
+def _play_record_sql(*, capped: bool) -> str:
+    """On PostgreSQL the whole play is one statement, one round trip: the window,
+    (capped) the address's count, the Play row and the total (bench/results.md
+    measures it). It answers (claimed the window, counted the play)."""
+    counts = "address" if capped else "claim"
+    address = "SELECT clip_id, %(address)s, %(now)s, 1 FROM claim"
+    return f"""
 WITH claim AS ({_LISTEN_CLAIM_SQL}),
+{f"address AS ({_address_claim_sql(address)})," if capped else ""}
 play AS (
     INSERT INTO {Play._meta.db_table} (clip_id, listener, played_at)
-    SELECT clip_id, %(listener)s, %(now)s FROM claim
+    SELECT clip_id, %(listener)s, %(now)s FROM {counts}
+),
+summed AS (
+    INSERT INTO {PlayTotal._meta.db_table} AS total
+        (clip_id, play_count, last_played_at)
+    SELECT clip_id, 1, %(now)s FROM {counts}
+    ON CONFLICT (clip_id) DO UPDATE
+    SET play_count = total.play_count + 1, last_played_at = EXCLUDED.last_played_at
+    RETURNING clip_id
 )
-INSERT INTO {PlayTotal._meta.db_table} AS total (clip_id, play_count, last_played_at)
-SELECT clip_id, 1, %(now)s FROM claim
-ON CONFLICT (clip_id) DO UPDATE
-SET play_count = total.play_count + 1, last_played_at = EXCLUDED.last_played_at
-RETURNING clip_id
+SELECT EXISTS (SELECT 1 FROM claim), EXISTS (SELECT 1 FROM summed)
 """  # noqa: S608 (table names from our models; values are bound parameters)
+
+
+_PLAY_RECORD_SQL = _play_record_sql(capped=False)
+_PLAY_RECORD_CAPPED_SQL = _play_record_sql(capped=True)
+_ADDRESS_CLAIM_SQL = _address_claim_sql("VALUES (%(clip)s, %(address)s, %(now)s, 1)")
 
 
 @transaction.atomic
 def _play_record_portable(
-    params: dict, *, clip_id: int, now: datetime.datetime
-) -> bool:
+    params: dict, *, clip_id: int, now: datetime.datetime, capped: bool
+) -> tuple[bool, bool]:
     """The same for SQLite (3.35+ has upsert with RETURNING); writes serialise."""
     with connection.cursor() as cursor:
         cursor.execute(_LISTEN_CLAIM_SQL, params)
         if cursor.fetchone() is None:
-            return False
+            return False, False
+        if capped:
+            cursor.execute(_ADDRESS_CLAIM_SQL, params)
+            if cursor.fetchone() is None:
+                return True, False
     total, _ = PlayTotal.objects.get_or_create(clip_id=clip_id)
     PlayTotal.objects.filter(pk=total.pk).update(
         play_count=F("play_count") + 1, last_played_at=now
     )
     Play.objects.create(clip_id=clip_id, listener=params["listener"], played_at=now)
-    return True
+    return True, True
 
 
 def _sweep_closed_windows(*, closed: datetime.datetime) -> None:
@@ -177,3 +263,4 @@ def _sweep_closed_windows(*, closed: datetime.datetime) -> None:
         return
     _last_sweep = time.monotonic()
     Listen.objects.filter(started_at__lte=closed).delete()
+    AddressWindow.objects.filter(started_at__lte=closed).delete()

@@ -5,6 +5,7 @@ With nothing set but DEBUG=1 it runs on SQLite and local media with a developmen
 SECRET_KEY; production (DEBUG=0) must name its database and provide the secrets.
 """
 
+import datetime
 import os
 from pathlib import Path
 
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_prometheus",
+    "axes",
     "clips",
 ]
 
@@ -83,6 +85,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into its answer, and
+    # django-prometheus counts that 429 among the responses by status.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "clips_project.urls"
@@ -161,6 +166,26 @@ DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
     "django.db.backends.", "django_prometheus.db.backends."
 )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    # First, so that a locked-out client is refused before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# The admin's sign-in (django-axes, clips/logins.py): AXES_FAILURE_LIMIT failed
+# passwords from one client address (as NUM_PROXIES says, like the rate limits), with
+# whatever usernames, lock that address out until AXES_COOLOFF_MINUTES after its last
+# try; the failures of one username from it are among them. Not per username alone:
+# that would let anyone lock a curator out from anywhere. Kept in the database, so the
+# lockout holds for every worker and replica, and while Redis is down. API tokens
+# never sign in, so a locked-out curator's token still works.
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=envint("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_CLIENT_IP_CALLABLE = "clips.logins.login_address"
+AXES_LOCKOUT_CALLABLE = "clips.logins.login_locked_out"
+# Successful sign-ins are not logged with their address (the user's last_login is).
+AXES_DISABLE_ACCESS_LOG = True
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": f"django.contrib.auth.password_validation.{name}"}
@@ -342,6 +367,10 @@ CLIPS_LIST_CACHE_SECONDS = envint("CLIPS_LIST_CACHE_SECONDS", 2)
 # A play is a listen (clips/plays.py): one listener's requests for one clip within
 # this many seconds count once.
 CLIPS_LISTEN_WINDOW_SECONDS = envint("CLIPS_LISTEN_WINDOW_SECONDS", 30 * 60)
+# Anonymous listeners are told apart by User-Agent, which a client chooses: at most
+# this many count per client address (an IPv6 client's /64) and clip in a window,
+# so a school's or an office's NAT counts at most this many too; 0 turns it off.
+CLIPS_PLAYS_PER_ADDRESS = envint("CLIPS_PLAYS_PER_ADDRESS", 5)
 
 # "N/period" (s, min, hour, day) per user or client address; empty turns a limit off.
 # Counted in the default cache: one limit for every worker only with REDIS_URL.

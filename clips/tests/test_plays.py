@@ -12,7 +12,7 @@ from django.utils import timezone
 from prometheus_client import REGISTRY
 
 from clips import plays
-from clips.models import Listen, ListenerKey, Play
+from clips.models import AddressWindow, Listen, ListenerKey, Play
 from clips.selectors import clip_stats
 from clips.tests.factories import ClipFactory, UserFactory
 
@@ -137,10 +137,11 @@ class TestListeners:
         stored = [
             *Play.objects.values_list("listener", flat=True),
             *Listen.objects.values_list("listener", flat=True),
+            *AddressWindow.objects.values_list("address", flat=True),
         ]
-        assert len(stored) == 2
+        assert len(stored) == 3
         assert all("203.0.113" not in value for value in stored)
-        assert all(value.startswith("anon:") for value in stored)
+        assert all(value.startswith(("anon:", "addr:")) for value in stored)
 
     def test_the_anonymous_key_changes_every_day_and_old_keys_go(self, rf, monkeypatch):
         request = rf.get("/", REMOTE_ADDR="192.0.2.1", HTTP_USER_AGENT="Firefox")
@@ -162,6 +163,85 @@ class TestListeners:
         assert plays.listener_of(request) is None
         request.user = user = UserFactory()
         assert plays.listener_of(request) == f"user:{user.pk}"
+
+
+class TestAddressCap:
+    """Anonymous listeners are told apart by User-Agent, which a client chooses: at
+    most CLIPS_PLAYS_PER_ADDRESS of them count per address, clip and window."""
+
+    @pytest.fixture(autouse=True)
+    def cap(self, settings):
+        settings.CLIPS_PLAYS_PER_ADDRESS = 3
+
+    def test_a_hundred_user_agents_from_one_address_count_the_cap(self, client):
+        clip = ClipFactory()
+        for n in range(100):
+            response = client.get(stream_url(clip), HTTP_USER_AGENT=f"Browser/{n}")
+            assert response.status_code == 200
+        assert play_count(clip) == 3
+        assert clip_stats(clip=clip).listeners == 3
+
+    def test_the_cap_is_per_address(self, client):
+        clip = ClipFactory()
+        for address in ("192.0.2.1", "192.0.2.2"):
+            for n in range(5):
+                client.get(
+                    stream_url(clip), REMOTE_ADDR=address, HTTP_USER_AGENT=f"B/{n}"
+                )
+        assert play_count(clip) == 6
+
+    def test_the_cap_is_per_clip(self, client):
+        first, second = ClipFactory(), ClipFactory()
+        for clip in (first, second):
+            for n in range(5):
+                client.get(stream_url(clip), HTTP_USER_AGENT=f"Browser/{n}")
+        assert (play_count(first), play_count(second)) == (3, 3)
+
+    def test_addresses_in_one_ipv6_64_share_the_cap(self, client):
+        clip = ClipFactory()
+        for n in range(5):
+            client.get(stream_url(clip), REMOTE_ADDR=f"2001:db8:1:2::{n + 1}")
+        client.get(stream_url(clip), REMOTE_ADDR="2001:db8:1:3::1")
+        assert play_count(clip) == 4
+
+    def test_signed_in_listeners_are_not_capped_by_address(self, client):
+        clip = ClipFactory()
+        for _ in range(5):
+            client.force_login(UserFactory())
+            client.get(stream_url(clip))
+        assert play_count(clip) == 5
+
+    def test_the_cap_opens_again_when_the_window_closes(self, client, settings):
+        clip = ClipFactory()
+        for n in range(5):
+            client.get(stream_url(clip), HTTP_USER_AGENT=f"Browser/{n}")
+        long_ago = timezone.now() - datetime.timedelta(
+            seconds=settings.CLIPS_LISTEN_WINDOW_SECONDS + 1
+        )
+        Listen.objects.update(started_at=long_ago)
+        AddressWindow.objects.update(started_at=long_ago)
+        for n in range(5):
+            client.get(stream_url(clip), HTTP_USER_AGENT=f"Browser/{n}")
+        assert play_count(clip) == 6
+
+    def test_0_turns_the_cap_off(self, client, settings):
+        settings.CLIPS_PLAYS_PER_ADDRESS = 0
+        clip = ClipFactory()
+        for n in range(10):
+            client.get(stream_url(clip), HTTP_USER_AGENT=f"Browser/{n}")
+        assert play_count(clip) == 10
+
+    def test_listens_over_the_cap_count_in_their_own_counter(self, client):
+        clip = ClipFactory()
+
+        def over_cap() -> float:
+            return REGISTRY.get_sample_value("clips_listens_over_address_cap_total")
+
+        before = over_cap()
+        for n in range(5):
+            client.get(stream_url(clip), HTTP_USER_AGENT=f"Browser/{n}")
+            client.get(stream_url(clip), HTTP_USER_AGENT=f"Browser/{n}")
+        assert over_cap() - before == 2
 
 
 class TestListenWindow:

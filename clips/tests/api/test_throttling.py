@@ -1,9 +1,13 @@
 import time
+from collections import Counter
 
 import pytest
+from prometheus_client import REGISTRY
 
+from clips import caching
 from clips.selectors import clip_stats
 from clips.tests.factories import ClipFactory
+from clips.tests.tools import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -70,3 +74,54 @@ def test_the_limit_opens_again_when_the_window_closes(client, settings):
     assert client.head(url).status_code == 429
     time.sleep(1.1)
     assert client.head(url).status_code == 200
+
+
+@pytest.fixture
+def redis_down(settings, monkeypatch):
+    """The default cache on a Redis port where nothing listens; no line logged yet."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+        }
+    }
+    settings.CLIPS_THROTTLE_RATES = {"stream": "1/min", "clip_write": ""}
+    monkeypatch.setattr(caching, "_last_logged", {})
+    monkeypatch.setattr(caching, "_not_logged", Counter())
+
+
+def outage_lines(caplog) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.getMessage().startswith("Cache unavailable (rate_limit)")
+    ]
+
+
+def rate_limit_outages() -> float:
+    sample = "clips_cache_unavailable_total"
+    return REGISTRY.get_sample_value(sample, {"use": "rate_limit"})
+
+
+def test_a_redis_outage_is_logged_once_a_minute_but_every_request_counts(
+    client, caplog, redis_down
+):
+    url = f"/api/v1/clips/{ClipFactory().pk}/stream"
+    before = rate_limit_outages()
+    for _ in range(100):
+        assert client.head(url).status_code == 200
+    assert len(outage_lines(caplog)) == 1
+    assert rate_limit_outages() - before == 100
+
+
+def test_the_outage_is_logged_again_a_minute_later_with_what_went_unlogged(
+    client, caplog, redis_down, monkeypatch
+):
+    url = f"/api/v1/clips/{ClipFactory().pk}/stream"
+    for _ in range(10):
+        client.head(url)
+    monkeypatch.setitem(caching._last_logged, "rate_limit", time.monotonic() - 61)
+    client.head(url)
+    first, again = outage_lines(caplog)
+    assert "more since" not in first
+    assert again.endswith("(9 more since the last line)")

@@ -3,7 +3,8 @@ nginx's figures to it (mtail, prometheus-nginx-exporter), Redis, a Celery worker
 S3 server (moto) and make serve.
 
 Each listens on a free loopback port in 18000-18999 and is stopped on exit; Redis
-is the machine's own (clips.tests.tools.redis_env), with a key prefix for each user.
+is the machine's own (clips.tests.tools.redis_env), with a key prefix for each user,
+except for a test that stops it: that one starts its own (redis_server).
 The tests in this directory are marked `system` (clips/tests/conftest.py).
 """
 
@@ -30,6 +31,7 @@ import pytest
 import redis
 import requests
 from django.db import connection
+from requests.adapters import HTTPAdapter
 
 from clips.tests.tools import BASE_DIR, free_port, require_tool, tool_missing
 
@@ -82,6 +84,10 @@ def runtime_venv() -> Path:
         pytest.fail(f"the runtime lock does not install:\n{built.stdout}{built.stderr}")
     return venv / "bin"
 
+
+# The tests' listeners all connect from 127.0.0.1, each told apart by a User-Agent of
+# its own: a test that counts every such listen turns the cap per address off.
+UNCAPPED = {"CLIPS_PLAYS_PER_ADDRESS": "0"}
 
 # loaddata leaves the samples as their rows say (ready, no renditions) instead of
 # ingesting all six (some 9 s of CPU per site); a test ingests what it needs.
@@ -200,6 +206,18 @@ class Process:
 
     def error_text(self) -> str:
         return self.errors.read_text(errors="replace")
+
+
+class FromAddress(HTTPAdapter):
+    """A requests adapter whose connections come from one source address in
+    127.0.0.0/8 (all loopback), as a client of its own on the internet would."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, source_address=(self.address, 0), **kwargs)
 
 
 @contextmanager
@@ -365,6 +383,55 @@ def nginx(
         yield server
 
 
+def _wait_until_ready(server: Process, ready: Callable[[], bool], *, within: float):
+    """Until ready() says so; fails the test if the server exits or takes longer."""
+    deadline = time.monotonic() + within
+    while not ready():
+        if server.process.poll() is not None or time.monotonic() > deadline:
+            name = Path(server.process.args[0]).name
+            pytest.fail(f"{name} not ready in {within} s:\n{server.log_text()}")
+        time.sleep(0.1)
+
+
+@contextmanager
+def redis_server(workdir: Path, *, port: int | None = None) -> Iterator[Process]:
+    """A redis-server of the test's own, as make serve runs it (no persistence); its
+    url is its REDIS_URL. The test may stop or kill it early (process.kill()): the
+    machine's Redis, which other runs share, is never stopped. Started again on the
+    same port, it is the same REDIS_URL, empty."""
+    binary = require_tool("redis-server", package="redis-server")
+    port = port or free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    log = workdir / f"redis-{port}.log"
+    errors = log.with_suffix(".err")
+    with log.open("wb") as out, errors.open("wb") as err:
+        process = subprocess.Popen(
+            [
+                *(binary, "--bind", "127.0.0.1", "--port", str(port)),
+                *("--save", "", "--appendonly", "no", "--dir", str(workdir)),
+            ],
+            stdout=out,
+            stderr=err,
+        )
+    server = Process(url=url, process=process, log=log, errors=errors)
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+
+    def answers() -> bool:
+        try:
+            return client.ping()
+        except redis.ConnectionError:
+            return False
+
+    try:
+        _wait_until_ready(server, answers, within=30)
+        yield server
+    finally:
+        client.close()
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=15)
+
+
 # moto's server mode: a real S3 API over HTTP, on loopback, in memory.
 S3_REGION = "us-east-1"
 
@@ -440,11 +507,9 @@ def _celery(
         url=url and f"http://{url}", process=process, log=log, errors=errors
     )
     try:
-        deadline = time.monotonic() + ready_within
-        while ready_text not in errors.read_bytes():
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"celery {arguments[0]} not ready:\n{running.log_text()}")
-            time.sleep(0.1)
+        _wait_until_ready(
+            running, lambda: ready_text in errors.read_bytes(), within=ready_within
+        )
         yield running
     finally:
         with suppress(ProcessLookupError):
@@ -501,54 +566,6 @@ def celery_beat(
         label=schedule.name,
         bin_dir=bin_dir,
     )
-
-
-@dataclass
-class RedisServer:
-    url: str
-    process: subprocess.Popen
-
-    def kill(self) -> None:
-        """Gone at once, as a crash or an OOM kill: it keeps nothing."""
-        self.process.kill()
-        self.process.wait()
-
-
-@contextmanager
-def redis_server(workdir: Path, *, port: int | None = None) -> Iterator[RedisServer]:
-    """A redis-server of the test's own, keeping nothing on disk, to kill at will.
-
-    Started again on the same port, it is the same REDIS_URL, empty.
-    """
-    binary = require_tool("redis-server", package="redis-server")
-    port = port or free_port()
-    log = workdir / f"redis-{port}.log"
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [
-                *(binary, "--bind", "127.0.0.1", "--port", str(port)),
-                *("--save", "", "--appendonly", "no", "--dir", str(workdir)),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = RedisServer(url=f"redis://127.0.0.1:{port}/0", process=process)
-    client = redis.Redis(port=port, socket_connect_timeout=1)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"redis-server not ready:\n{log.read_text()}")
-                time.sleep(0.05)
-        yield server
-    finally:
-        client.close()
-        if process.poll() is None:
-            server.kill()
 
 
 # The stream offload on, no stream rate limit, nginx the one proxy Django trusts.

@@ -13,7 +13,7 @@ import requests
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from clips.tests.system.servers import gunicorn, site_create
+from clips.tests.system.servers import UNCAPPED, gunicorn, site_create
 
 BATCH = 16
 
@@ -32,7 +32,9 @@ def metrics_dir(workdir) -> Path:
 
 @pytest.fixture(scope="module")
 def app(workdir, metrics_dir):
-    with gunicorn(workdir, metrics_dir=metrics_dir, workers=2) as app:
+    with gunicorn(
+        workdir, metrics_dir=metrics_dir, workers=2, extra_env=UNCAPPED
+    ) as app:
         yield app
 
 

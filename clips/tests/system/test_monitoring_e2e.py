@@ -28,6 +28,7 @@ import yaml
 from clips.tests.system import servers
 from clips.tests.system.servers import (
     MONITORING,
+    UNCAPPED,
     celery_worker,
     gunicorn,
     mtail,
@@ -205,7 +206,10 @@ def scraped(tmp_path_factory) -> Prometheus:
     with (
         redis_env() as broker,
         gunicorn(
-            workdir, metrics_dir=workdir / "metrics", workers=2, extra_env=broker
+            workdir,
+            metrics_dir=workdir / "metrics",
+            workers=2,
+            extra_env=broker | UNCAPPED,
         ) as app,
         celery_worker(workdir, extra_env=broker) as worker,
     ):
@@ -382,7 +386,9 @@ def edge_run(tmp_path_factory) -> EdgeRun:
     site_create(workdir)
     metrics_dir = workdir / "metrics"
     with (
-        servers.edge(workdir, workers=2, metrics_dir=metrics_dir) as (app, edge),
+        servers.edge(
+            workdir, workers=2, metrics_dir=metrics_dir, extra_env=UNCAPPED
+        ) as (app, edge),
         mtail(workdir, access_log=nginx_access_log(edge)) as log_reader,
         nginx_exporter(workdir, scrape_uri=nginx_status_uri(edge)) as exporter,
     ):

@@ -27,11 +27,11 @@ from pathlib import Path
 import pytest
 import requests
 from django.core.management import call_command
-from requests.adapters import HTTPAdapter
 
 from clips.tests.audio import tone
 from clips.tests.system.servers import (
     OFFLOAD_ENV,
+    FromAddress,
     Process,
     celery_worker,
     curator_token,
@@ -58,6 +58,8 @@ REPLICAS = 2
 LISTENERS = 200
 # CLIPS_THROTTLE_STREAM of every replica: requests per address and minute.
 STREAM_LIMIT = 10
+# CLIPS_PLAYS_PER_ADDRESS of every replica: listeners counted per address and clip.
+PLAYS_PER_ADDRESS = 5
 # A listener's first request (a listen) and a second one at byte 0 (a player
 # reopening), which must count nothing more.
 LISTEN = {"Range": "bytes=0-"}
@@ -72,17 +74,6 @@ class Cluster:
     edge: Process  # nginx before all of them
 
 
-class FromAddress(HTTPAdapter):
-    """Connections from one source address, as a listener of its own would."""
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-        super().__init__()
-
-    def init_poolmanager(self, *args, **kwargs) -> None:
-        super().init_poolmanager(*args, source_address=(self.address, 0), **kwargs)
-
-
 def listen(url: str, address: str) -> list[int]:
     """A listen and a reopen at byte 0 from `address`: their statuses."""
     with requests.Session() as session:
@@ -93,9 +84,12 @@ def listen(url: str, address: str) -> list[int]:
         ]
 
 
-def listen_concurrently(url: str, count: int, on_done=None) -> list[int]:
-    """`count` listeners at once (32 connections at a time); every status."""
-    addresses = [next(ADDRESSES) for _ in range(count)]
+def listen_concurrently(
+    url: str, count: int, on_done=None, address: str | None = None
+) -> list[int]:
+    """`count` listeners at once (32 connections at a time), each from an address
+    of their own or all from `address`; every status."""
+    addresses = [address or next(ADDRESSES) for _ in range(count)]
     with ThreadPoolExecutor(max_workers=32) as pool:
         futures = [pool.submit(listen, url, address) for address in addresses]
         if on_done:
@@ -136,6 +130,7 @@ def shared(django_db_setup, django_db_blocker, workdir, storage) -> Iterator[dic
         env = {
             **OFFLOAD_ENV,
             "CLIPS_THROTTLE_STREAM": f"{STREAM_LIMIT}/min",
+            "CLIPS_PLAYS_PER_ADDRESS": str(PLAYS_PER_ADDRESS),
             "DATABASE_URL": shared_database_url(),
             **redis,
             **storage,
@@ -245,6 +240,20 @@ def test_200_concurrent_listens_over_both_replicas_count_exactly(cluster):
     served = [streams_served(app, 1) for app in cluster.apps]
     assert sum(served) == 2 * LISTENERS
     assert min(served) > LISTENERS / 2  # nginx spread them
+
+
+def test_200_user_agents_from_one_address_over_both_replicas_count_the_cap(
+    workdir, shared
+):
+    # No stream limit, which would refuse one address most of these requests.
+    with replicas(workdir / "cap", shared | {"CLIPS_THROTTLE_STREAM": ""}) as running:
+        url = f"{running.edge.url}/api/v1/clips/5/stream"
+        before = play_count(running.apps[0], 5)
+        statuses = listen_concurrently(url, LISTENERS, address=next(ADDRESSES))
+        assert statuses == [206] * (2 * LISTENERS)
+        assert play_count(running.apps[1], 5) - before == PLAYS_PER_ADDRESS
+        served = [streams_served(app, 5) for app in running.apps]
+        assert min(served) > LISTENERS / 2  # both replicas counted
 
 
 def test_one_rate_limit_holds_across_both_replicas(cluster):
