@@ -4,7 +4,8 @@ nginx on $PORT (deploy/nginx, rendered by render.py) in front of gunicorn with t
 stream offload on, the Celery ingest worker (its own /metrics on a free port), mtail
 and prometheus-nginx-exporter for nginx's figures, and a
 redis-server of its own unless REDIS_URL is given, all in
-the foreground under honcho (deploy/Procfile). Settings come from the environment as
+the foreground under supervisord (deploy/Procfile's lines), which starts again a
+process that dies and stops them all on SIGTERM. Settings come from the environment as
 in production; only what is unset gets a local default (DEFAULTS below). Before
 starting: collectstatic, migrate, loaddata sample_clips. Ctrl-C, or SIGTERM to the
 process group, stops everything. `.env` is compose's file and is not read.
@@ -14,15 +15,15 @@ of one service: each has its own nginx and its own gunicorn on a free port.
 """
 
 import os
+import re
 import secrets
+import shlex
 import shutil
 import socket
 import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
-
-from honcho.environ import parse_procfile
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -126,10 +127,60 @@ def environment(environ: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def processes(env: dict[str, str]) -> list[str]:
-    """The Procfile's lines to start: all, but redis only if it is our own."""
-    names = parse_procfile(PROCFILE.read_text()).processes
-    return [name for name in names if name != "redis" or "SERVE_REDIS_PORT" in env]
+def processes(env: dict[str, str]) -> dict[str, str]:
+    """The Procfile's lines to start, name: command; redis only if it is our own."""
+    lines = re.findall(r"^([\w-]+):\s*(.+)$", PROCFILE.read_text(), re.MULTILINE)
+    return {
+        name: command
+        for name, command in lines
+        if name != "redis" or "SERVE_REDIS_PORT" in env
+    }
+
+
+# A process that dies is started again (after a second, then two...), so a dying
+# worker does not take nginx and gunicorn with it; one that cannot stay up ten
+# times in a row is left stopped, the rest serving. SIGTERM to supervisord stops
+# each program's whole process group, SIGKILL to what is left after 10 s.
+SUPERVISORD = """\
+[supervisord]
+nodaemon=true
+logfile=/dev/null
+logfile_maxbytes=0
+pidfile={run}/supervisord.pid
+childlogdir={run}
+"""
+PROGRAM = """
+[program:{name}]
+command=/bin/sh -c {command}
+directory={root}
+autorestart=true
+startsecs=1
+startretries=10
+stopasgroup=true
+killasgroup=true
+stopwaitsecs=10
+stdout_logfile=/dev/stdout
+stdout_logfile_maxbytes=0
+redirect_stderr=true
+"""
+
+
+def supervisord_conf(env: dict[str, str], programs: dict[str, str]) -> Path:
+    """supervisord's configuration for these Procfile lines, in the run directory.
+
+    Each line runs under /bin/sh as in the Procfile; % is supervisord's own
+    expansion character, so a line's % are doubled.
+    """
+    run = Path(env["SERVE_RUN_DIR"])
+    conf = SUPERVISORD.format(run=run) + "".join(
+        PROGRAM.format(
+            name=name, command=shlex.quote(command).replace("%", "%%"), root=ROOT
+        )
+        for name, command in programs.items()
+    )
+    path = run / "supervisord.conf"
+    path.write_text(conf)
+    return path
 
 
 def prepare(env: dict[str, str]) -> None:
@@ -168,15 +219,15 @@ def prepare(env: dict[str, str]) -> None:
 
 def main() -> None:
     env = environment(dict(os.environ))
-    names = processes(env)
-    for name in names:
+    programs = processes(env)
+    for name in programs:
         tool = TOOLS.get(name)
         if tool and not shutil.which(tool, path=env["PATH"]):
             fail(f"needs `{tool}` (Debian package {tool})")
     if port_taken(env["SERVE_HOST"], int(env["PORT"])):
         fail(f"port {env['PORT']} is in use: choose another with PORT=")
     prepare(env)
-    own_redis = "own redis-server, no persistence" if "redis" in names else "given"
+    own_redis = "own redis-server, no persistence" if "redis" in programs else "given"
     database = env.get("DATABASE_URL") or f"POSTGRES_DB={env.get('POSTGRES_DB')}"
     for label, value in (
         ("nginx", f"http://{env['SERVE_HOST']}:{env['PORT']}"),
@@ -190,9 +241,9 @@ def main() -> None:
     ):
         print(f"serve: {label + ':':<12} {value}", flush=True)
     os.chdir(ROOT)
-    honcho = [sys.executable, "-m", "honcho", "start", "-f", str(PROCFILE)]
-    # -e /dev/null: not .env, which is compose's (POSTGRES_SERVER=db).
-    os.execve(sys.executable, [*honcho, "-e", os.devnull, *names], env)
+    conf = supervisord_conf(env, programs)
+    supervisord = [sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)]
+    os.execve(sys.executable, supervisord, env)
 
 
 if __name__ == "__main__":

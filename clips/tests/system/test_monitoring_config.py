@@ -349,6 +349,17 @@ def test_compose_services_have_healthchecks(compose):
     assert "HEALTHCHECK" in (BASE_DIR / "Dockerfile").read_text()
 
 
+def test_every_long_running_service_is_started_again_when_it_dies(resolved):
+    """Only the one-off migrate job may stay stopped."""
+    services = resolved["services"]
+    assert {name for name, service in services.items() if "restart" not in service} == {
+        "migrate"
+    }
+    assert {
+        service["restart"] for service in services.values() if "restart" in service
+    } == {"unless-stopped"}
+
+
 def test_compose_migrates_and_loads_samples_before_the_app(compose):
     services = compose["services"]
     assert "migrate" in services["migrate"]["command"]

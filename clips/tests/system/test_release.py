@@ -25,6 +25,7 @@ from clips.tests.system.compose import project_copy, resolve
 from clips.tests.system.servers import (
     DEV_BIN,
     Process,
+    celery_beat,
     celery_worker,
     database_of_its_own,
     gunicorn,
@@ -110,6 +111,7 @@ def release(tmp_path_factory, runtime_bin, compose_resolved) -> Iterator[Release
         with (
             gunicorn(workdir, workers=2, extra_env=env, bin_dir=runtime_bin) as app,
             celery_worker(workdir, extra_env=env, bin_dir=runtime_bin) as worker,
+            celery_beat(workdir, extra_env=env, bin_dir=runtime_bin),
         ):
             yield Release(runtime_bin, env, app, worker)
 
@@ -296,7 +298,7 @@ def test_compose_and_the_image_run_only_what_the_runtime_venv_has(
     runtime_bin, compose_resolved
 ):
     built = compose_resolved["services"]
-    assert built.keys() == {"migrate", "app", "worker"}
+    assert built.keys() == {"migrate", "app", "worker", "beat"}
     run = {
         word
         for service in built.values()

@@ -1,11 +1,14 @@
 """`make serve`: production's topology on one machine, started as a user starts it.
 
 nginx (the shipped deploy/nginx config) in front of gunicorn with the stream
-offload, Redis, under honcho; SIGTERM to the process group stops every process.
+offload, Redis, the ingest worker and beat, under supervisord: a process that dies
+is started again, and SIGTERM to the process group stops every process.
 Two of them with one DATABASE_URL and REDIS_URL are two replicas of one service.
 """
 
 import contextlib
+import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -193,3 +196,32 @@ def test_sigterm_to_its_process_group_stops_every_process(machine, database_url)
     assert served.process.returncode is not None
     assert alive(processes) == []
     assert not any(listening(url) for url in urls)
+
+
+def ingest_workers(pid: int) -> set[int]:
+    """The Celery worker's processes under `pid`: its parent and its pool."""
+    return {
+        child
+        for child in descendants(pid)
+        if b"worker" in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+    }
+
+
+def test_a_killed_worker_is_started_again_while_the_edge_serves_on(replica):
+    killed = ingest_workers(replica.process.pid)
+    assert killed
+    for pid in killed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    answers, deadline = [], time.monotonic() + 60
+    while time.monotonic() < deadline:
+        answers.append(requests.get(f"{replica.url}/api/v1/clips", timeout=10))
+        back = ingest_workers(replica.process.pid) - set(killed)
+        if back and listening(replica.worker_url):
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"no worker again in 60 s:\n{replica.log_text()[-3000:]}")
+    assert {answer.status_code for answer in answers} == {200}
+    metrics = requests.get(f"{replica.worker_url}/metrics", timeout=10)
+    assert "clips_ingest_total" in metrics.text
