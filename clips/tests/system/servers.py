@@ -149,6 +149,22 @@ def site_create(
     return workdir
 
 
+def clip_ingested(
+    app_url: str, clip: dict, *, headers: dict[str, str], within: float = 60
+) -> dict:
+    """The clip's representation once it is no longer pending (a worker ingested
+    it); the test fails if it still is after `within` seconds."""
+    deadline = time.monotonic() + within
+    while clip["status"] == "pending":
+        if time.monotonic() > deadline:
+            pytest.fail(f"not ingested in {within} s: {clip}")
+        time.sleep(0.2)
+        clip = requests.get(
+            f"{app_url}/api/v1/clips/{clip['id']}", headers=headers, timeout=10
+        ).json()
+    return clip
+
+
 def curator_token(workdir: Path, *, extra_env: dict[str, str] | None = None) -> str:
     """The API token of a new curator of the site in workdir (manage.py create_curator).
 

@@ -12,7 +12,6 @@ import re
 import shlex
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -27,6 +26,7 @@ from clips.tests.system.servers import (
     Process,
     celery_beat,
     celery_worker,
+    clip_ingested,
     database_of_its_own,
     gunicorn,
     runtime_venv,
@@ -34,7 +34,6 @@ from clips.tests.system.servers import (
 )
 from clips.tests.tools import BASE_DIR, redis_env, require_tool
 
-READY_WITHIN = 60
 # What the image's python can find on its PATH: the venv's scripts and a shell.
 IMAGE_SYSTEM_TOOLS = {"sh"}
 
@@ -234,12 +233,7 @@ def test_a_curator_s_upload_ends_ready_through_the_worker(release):
     )
     assert created.status_code == 201, created.text
     clip = created.json()
-    deadline = time.monotonic() + READY_WITHIN
-    while clip["status"] == "pending" and time.monotonic() < deadline:
-        time.sleep(0.2)
-        clip = requests.get(
-            f"{release.app.url}/api/v1/clips/{clip['id']}", headers=headers, timeout=10
-        ).json()
+    clip = clip_ingested(release.app.url, clip, headers=headers)
     assert clip["status"] == "ready", (clip, release.worker.error_text()[-3000:])
     preview = requests.get(clip["stream_url"], timeout=10)
     assert (preview.status_code, preview.headers["Content-Type"]) == (
