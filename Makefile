@@ -40,9 +40,9 @@ run: $(BIN)/.installed
 	DEBUG=1 $(BIN)/python manage.py runserver $(ADDR)
 
 # Production's topology, in the foreground: nginx on $PORT (8080) in front of
-# gunicorn, Redis, under honcho (deploy/serve.py, deploy/Procfile), from the
-# runtime lock alone. Needs Debian's nginx and redis-server, and PostgreSQL
-# (DATABASE_URL; see README).
+# gunicorn, the Celery worker and beat, Redis, under supervisord (deploy/serve.py,
+# deploy/Procfile), from the runtime lock alone. Needs Debian's nginx and
+# redis-server, and PostgreSQL (DATABASE_URL; see README).
 serve: $(RUNTIME_VENV)/bin/.installed
 	$(RUNTIME_VENV)/bin/python deploy/serve.py
 

@@ -321,6 +321,7 @@ def assert_alert_rules_loaded_and_quiet(prom: Prometheus) -> None:
         "ClipsIngestFailing",
         "ClipsIngestBacklog",
         "ClipsWorkerDown",
+        "ClipsBrokerUnreachable",
     }
     assert all(rule["health"] == "ok" for rule in rules), rules
     assert all(rule["state"] == "inactive" for rule in rules), rules
