@@ -27,10 +27,13 @@ def clip_ingest(self, clip_id: int) -> None:
     Each try is counted and timed on its own, before the next one starts.
     """
     started = time.perf_counter()
-    outbox.clip_started(clip_id=clip_id)
+    if not outbox.clip_started(clip_id=clip_id):
+        _ingest_counted("gave_up", started)
+        return
     try:
         clip = pipeline.clip_ingest(clip_id=clip_id)
     except pipeline.IngestRetry as error:
+        outbox.clip_start_ended(clip_id=clip_id)  # it ended, to be tried again
         if self.request.retries >= MAX_RETRIES:
             _ingest_counted("gave_up", started)
             pipeline.clip_ingest_give_up(

@@ -33,10 +33,37 @@ def clip_queued(*, clip_id: int) -> None:
     Clip.objects.filter(pk=clip_id).update(ingest_queued_at=timezone.now())
 
 
-def clip_started(*, clip_id: int) -> None:
-    """A worker starts this clip's ingest."""
-    Clip.objects.filter(pk=clip_id).update(
-        ingest_started_at=timezone.now(), ingest_starts=F("ingest_starts") + 1
+def clip_started(*, clip_id: int) -> bool:
+    """A worker starts this clip's ingest; False when it must not.
+
+    Not when its ingest started CLIPS_INGEST_MAX_STARTS times already and never
+    finished: a pool process that dies gives its message back at once
+    (CELERY_TASK_REJECT_ON_WORKER_LOST), so audio that kills it would come back
+    for ever. A pending clip then fails; a ready one keeps what it has.
+    """
+    now = timezone.now()
+    clips = Clip.objects.filter(pk=clip_id)
+    clips.update(ingest_started_at=now, ingest_starts=F("ingest_starts") + 1)
+    hopeless = clips.filter(ingest_starts__gt=settings.CLIPS_INGEST_MAX_STARTS)
+    if not hopeless.exists():
+        return True
+    if hopeless.filter(status=ClipStatus.PENDING).update(
+        status=ClipStatus.FAILED, failure_reason=_hopeless_reason(), ingested_at=now
+    ):
+        logger.warning("Ingest given up for clip %s: it stops the worker", clip_id)
+    return False
+
+
+def clip_start_ended(*, clip_id: int) -> None:
+    """This clip's ingest ended without dying (to be retried): its starts so far
+    did not stop the worker."""
+    Clip.objects.filter(pk=clip_id).update(ingest_starts=0)
+
+
+def _hopeless_reason() -> str:
+    return (
+        f"The ingest started {settings.CLIPS_INGEST_MAX_STARTS} times and never "
+        "finished: reading this audio stops the worker."
     )
 
 
@@ -59,12 +86,7 @@ def clips_owed(*, now: datetime.datetime | None = None) -> list[int]:
         ingest_started_at__lt=dead_start,
     )
     failed = hopeless.update(
-        status=ClipStatus.FAILED,
-        failure_reason=(
-            f"The ingest started {settings.CLIPS_INGEST_MAX_STARTS} times and never "
-            "finished: reading this audio stops the worker."
-        ),
-        ingested_at=now,
+        status=ClipStatus.FAILED, failure_reason=_hopeless_reason(), ingested_at=now
     )
     if failed:
         logger.warning("Ingest given up for %d clip(s) that stop the worker", failed)

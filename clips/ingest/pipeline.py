@@ -107,6 +107,7 @@ def clip_ingest_give_up(*, clip_id: int, reason: str) -> None:
         status=ClipStatus.FAILED,
         failure_reason=reason[:500],
         ingested_at=timezone.now(),
+        ingest_starts=0,
     )
 
 
@@ -217,6 +218,7 @@ def _ingest_finish(
             )
             return None
         clip.ingested_at = timezone.now()
+        clip.ingest_starts = 0  # counts the starts that never finished
         clip.renditions.all().delete()
         if failure:
             clip.status, clip.failure_reason = ClipStatus.FAILED, failure[:500]

@@ -51,7 +51,8 @@ def test_a_clip_made_in_the_shell_is_ingested_by_the_outbox_check():
     tasks.ingest_outbox_check()
 
     clip.refresh_from_db()
-    assert (clip.status, clip.ingest_starts) == (ClipStatus.READY, 1)
+    assert clip.status == ClipStatus.READY
+    assert clip.ingest_started_at is not None
     assert clip.ingest_queued_at is not None
 
 
@@ -103,6 +104,44 @@ def test_audio_whose_ingest_started_too_often_without_finishing_fails(settings):
     clip.refresh_from_db()
     assert clip.status == ClipStatus.FAILED
     assert clip.failure_reason.startswith("The ingest started 3 times and never")
+
+
+def test_a_message_back_after_each_death_gives_up_instead_of_starting_again(
+    settings,
+):
+    """A dying pool process gives its message back at once: the start after
+    CLIPS_INGEST_MAX_STARTS fails the clip without reading its audio."""
+    clip = pending(ingest_starts=settings.CLIPS_INGEST_MAX_STARTS)
+    before = REGISTRY.get_sample_value("clips_ingest_total", {"outcome": "gave_up"})
+
+    tasks.clip_ingest_here(clip_id=clip.pk)
+
+    clip.refresh_from_db()
+    assert clip.status == ClipStatus.FAILED
+    assert clip.failure_reason.startswith("The ingest started 3 times and never")
+    assert not clip.renditions.exists()  # never read
+    after = REGISTRY.get_sample_value("clips_ingest_total", {"outcome": "gave_up"})
+    assert after == before + 1
+
+
+def test_a_ready_clip_whose_ingest_again_keeps_dying_stays_ready(settings):
+    clip = pending()
+    tasks.clip_ingest_here(clip_id=clip.pk)
+    Clip.objects.filter(pk=clip.pk).update(
+        ingest_starts=settings.CLIPS_INGEST_MAX_STARTS
+    )
+
+    assert outbox.clip_started(clip_id=clip.pk) is False
+
+    clip.refresh_from_db()
+    assert (clip.status, clip.failure_reason) == (ClipStatus.READY, "")
+
+
+def test_a_finished_ingest_counts_its_starts_from_zero_again(settings):
+    clip = pending(ingest_starts=settings.CLIPS_INGEST_MAX_STARTS - 1)
+    tasks.clip_ingest_here(clip_id=clip.pk)
+    clip.refresh_from_db()
+    assert (clip.status, clip.ingest_starts) == (ClipStatus.READY, 0)
 
 
 def test_only_work_directories_older_than_any_ingest_are_swept(tmp_path, settings):
