@@ -37,7 +37,7 @@ STREAM_ERROR_REASONS = (
     "client_gone",
 )
 # What went on without the shared cache while Redis was unreachable (clips.caching).
-CACHE_USES = ("rate_limit", "catalogue", "waveform")
+CACHE_USES = ("rate_limit", "catalogue", "waveform", "stream")
 # How one try of the ingest task ended (clips.tasks): the clip became ready or
 # failed, the try failed for now and the task will retry, the last retry failed
 # too (the clip failed), the clip was deleted or got new audio meanwhile, or the

@@ -22,13 +22,14 @@ import time
 from contextlib import suppress
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework.throttling import BaseThrottle
 
-from clips import metrics
+from clips import caching, metrics
 from clips.models import AddressWindow, Clip, Listen, ListenerKey, Play, PlayTotal
 
 # A response that starts at byte 0 but carries fewer bytes than this (and not the
@@ -106,6 +107,14 @@ def is_listen(*, first_byte: int | None, length: int | None, size: int | None) -
     return size is not None and length >= size  # a small file, sent whole
 
 
+def listening_key(*, clip_id: int, listener: str) -> str:
+    """The shared cache's note that this listener's listen of the clip is counted:
+    its value is when the window closes. A stream reads it in its one round trip
+    (clips.streaming.views) and then needs no statement to know the play is not
+    new; without the note (Redis restarted) the database decides, as exactly."""
+    return f"clips:listening:{clip_id}:{listener}"
+
+
 def stream_play_record(
     request: HttpRequest,
     *,
@@ -113,17 +122,38 @@ def stream_play_record(
     first_byte: int | None,
     length: int | None,
     size: int | None,
+    listener: str | None,
+    listening: float | None = None,
 ) -> bool:
-    """Count a stream GET as a play if it starts a listen not counted yet."""
+    """Count a stream GET as a play if it starts a listen not counted yet.
+
+    listener: listener_of(request). listening: the value at listening_key(), if read.
+    """
     if not is_listen(first_byte=first_byte, length=length, size=size):
         return False
-    listener = listener_of(request)
     if listener is None:
         return False
+    if listening is not None and listening > time.time():
+        return False  # counted in this window already
     # A signed-in listener is one whatever the address; anonymous ones, told apart
     # by a User-Agent of their choosing, share their address's cap.
     address = address_of(request) if listener.startswith(ANONYMOUS) else None
-    return play_record(clip=clip, listener=listener, address=address)
+    claimed, counted = _play_claim(clip=clip, listener=listener, address=address)
+    if claimed:
+        _listening_note(clip_id=clip.pk, listener=listener)
+    return counted
+
+
+def _listening_note(*, clip_id: int, listener: str) -> None:
+    # A second early, so that the note never outlives the window the database has.
+    seconds = settings.CLIPS_LISTEN_WINDOW_SECONDS - 1
+    if seconds <= 0:
+        return
+    key = listening_key(clip_id=clip_id, listener=listener)
+    try:
+        cache.set(key, time.time() + seconds, seconds)
+    except caching.UNAVAILABLE as error:
+        caching.cache_unavailable(None, use="stream", error=error)
 
 
 def play_record(*, clip: Clip, listener: str, address: str | None = None) -> bool:
@@ -137,6 +167,11 @@ def play_record(*, clip: Clip, listener: str, address: str | None = None) -> boo
     row holds the count of its window, so 200 listeners of one address count the
     cap, not more nor fewer.
     """
+    return _play_claim(clip=clip, listener=listener, address=address)[1]
+
+
+def _play_claim(*, clip: Clip, listener: str, address: str | None) -> tuple[bool, bool]:
+    """(claimed: this request opened the listener's window, counted: a play)."""
     now = timezone.now()
     closed = now - datetime.timedelta(seconds=settings.CLIPS_LISTEN_WINDOW_SECONDS)
     adapt = connection.ops.adapt_datetimefield_value  # as the ORM stores them
@@ -162,7 +197,7 @@ def play_record(*, clip: Clip, listener: str, address: str | None = None) -> boo
     elif claimed:  # a listener of its own, but its address had the cap
         metrics.LISTENS_OVER_ADDRESS_CAP.inc()
     _sweep_closed_windows(closed=closed)
-    return counted
+    return claimed, counted
 
 
 # Opens the window (or reopens a closed one); RETURNING gives a row only then.

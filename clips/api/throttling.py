@@ -5,6 +5,9 @@ replica shares one limit; an unreachable Redis lets requests through
 (clips.caching).
 """
 
+from collections.abc import Sequence
+from typing import Any
+
 from django.conf import settings
 from django.http import HttpRequest
 from rest_framework.permissions import SAFE_METHODS
@@ -17,10 +20,11 @@ class ClipsRateThrottle(SimpleRateThrottle):
     """N requests a window, per user when signed in, else per client address.
 
     A window opens with a client's first request and lasts the rate's period.
-    Its count is one atomic increment, so concurrent requests on all workers are
-    held to one limit; DRF's own throttle reads a list of times and writes it back,
-    and concurrent requests overwrite each other's (measured on Redis: 48 of 50
-    requests, 32 at a time, passed a 10/min limit). The price: a client may fit N
+    Its count is one atomic increment (clips.caching.count_and_read: one round
+    trip), so concurrent requests on all workers are held to one limit; DRF's own
+    throttle reads a list of times and writes it back, and concurrent requests
+    overwrite each other's (measured on Redis: 48 of 50 requests, 32 at a time,
+    passed a 10/min limit). The price: a client may fit N
     at a window's end and N more at the next one's start.
 
     The rate is read from settings on every request (DRF's own throttles freeze
@@ -36,37 +40,30 @@ class ClipsRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
     def allow_request(self, request: HttpRequest, view) -> bool:
-        if self.rate is None:
-            return True
-        key = self.get_cache_key(request, view)
+        allowed, _ = self.allow_and_read(request, view, keys=[])
+        return allowed
+
+    def allow_and_read(
+        self, request: HttpRequest, view=None, *, keys: Sequence[str]
+    ) -> tuple[bool, list[Any] | None]:
+        """Whether the request is within the limit, and the shared cache's values
+        of `keys`, read in the same round trip; None when the cache is down."""
+        key = self.get_cache_key(request, view) if self.rate else None
         try:
-            if self._count(key) <= self.num_requests:
-                return True
-            opened = self.cache.get(f"{key}:opened")
+            counted, values = caching.count_and_read(
+                counter=key, window=self.duration or 0, keys=keys
+            )
         except caching.UNAVAILABLE as error:
             caching.cache_unavailable(request, use="rate_limit", error=error)
-            return True
-        self.retry_at = (opened or self.timer()) + self.duration
-        return False
-
-    def _count(self, key: str) -> int:
-        """This request's number in its window, opening one if none is open."""
-        try:
-            count = self.cache.incr(key)
-        except ValueError:  # no open window
-            if self.cache.add(key, 1, self.duration):
-                self.cache.set(f"{key}:opened", self.timer(), self.duration)
-                return 1
-            count = self.cache.incr(key)  # another request opened it first
-        if count == 1:
-            # The window expired between RedisCache.incr()'s EXISTS and INCR, and
-            # INCR made a key that never expires: give it its window.
-            self.cache.touch(key, self.duration)
-        return count
+            return True, None
+        if counted is None or counted.count <= self.num_requests:
+            return True, values
+        self.retry_after = counted.seconds_left
+        return False, values
 
     def wait(self) -> float:
         """Seconds until the window closes (after allow_request returned False)."""
-        return max(self.retry_at - self.timer(), 1.0)
+        return max(self.retry_after, 1.0)
 
 
 class StreamThrottle(ClipsRateThrottle):

@@ -103,11 +103,15 @@ def clip_ingest(*, clip_id: int) -> Clip | None:
 
 def clip_ingest_give_up(*, clip_id: int, reason: str) -> None:
     """The task's last retry failed too: the clip fails, with why."""
-    Clip.objects.filter(pk=clip_id).update(
-        status=ClipStatus.FAILED,
-        failure_reason=reason[:500],
-        ingested_at=timezone.now(),
-        ingest_starts=0,
+    clip = Clip.objects.filter(pk=clip_id).first()
+    if clip is None:
+        return
+    clip.status, clip.failure_reason = ClipStatus.FAILED, reason[:500]
+    clip.ingested_at, clip.ingest_starts = timezone.now(), 0
+    # A save, not an update(): its signal tells the stream (a ready clip ingested
+    # again may have been streamable until now).
+    clip.save(
+        update_fields=["status", "failure_reason", "ingested_at", "ingest_starts"]
     )
 
 

@@ -114,6 +114,7 @@ def stream_remote(request: HttpRequest, clip: Clip, *, started: float) -> HttpRe
             first_byte=_origin_first_byte(origin),
             length=_header_count(origin.headers.get("Content-Length", "")),
             size=_origin_size(origin),
+            listener=plays.listener_of(request),
         )
     if request.method == "HEAD":
         origin.close()

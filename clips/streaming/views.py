@@ -4,13 +4,10 @@ A plain Django view, not DRF: it returns bytes, not representations. Remote
 clips are relayed by clips.streaming.relay; what a play is, is decided by clips.plays.
 """
 
-import datetime
 import math
 import os
 import time
-from dataclasses import dataclass
 
-from django.core.files.storage import Storage
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.utils.http import http_date
 from django.views.decorators.csrf import csrf_exempt
@@ -20,7 +17,8 @@ from clips.api.errors import json_error, method_not_allowed
 from clips.api.throttling import StreamThrottle
 from clips.files import storage
 from clips.models import Clip, ClipStatus, RenditionName
-from clips.streaming import metering, offload, ranges, relay
+from clips.streaming import facts, metering, offload, ranges, relay
+from clips.streaming.facts import StoredAudio
 from clips.streaming.metering import stream_error
 from clips.streaming.ranges import ByteRange, RangeNotSatisfiable, Validators
 
@@ -73,38 +71,68 @@ class _FileRange:
 
 @csrf_exempt  # read-only; exempt so that other methods get a JSON 405, not a CSRF page
 def clip_stream(request: HttpRequest, pk: int) -> HttpResponse:
-    """Stream a clip's audio (GET, HEAD, Range); a GET that starts a listen counts."""
+    """Stream a clip's audio (GET, HEAD, Range); a GET that starts a listen counts.
+
+    The decision takes one round trip to Redis (the rate limit, the clip's facts,
+    whether this listener's listen is already counted) and none to the database
+    once a ready clip's facts are kept (clips.streaming.facts).
+    """
     started = time.perf_counter()
     if request.method not in ("GET", "HEAD"):
         return method_not_allowed(request)
+    audio_format = request.GET.get("format", FORMAT_PREVIEW)
+    known_format = audio_format in (FORMAT_PREVIEW, FORMAT_ORIGINAL)
+    keys = []
+    if known_format:
+        keys = facts.facts_keys(clip_id=pk, audio_format=audio_format)
+    listener = plays.listener_of(request) if request.method == "GET" else None
+    if listener:
+        keys.append(plays.listening_key(clip_id=pk, listener=listener))
     throttle = StreamThrottle()
-    if not throttle.allow_request(request, None):
+    allowed, values = throttle.allow_and_read(request, keys=keys)
+    if not allowed:
         return json_error(
             429,
             code="throttled",
             detail="Too many stream requests.",
-            headers={"Retry-After": str(math.ceil(throttle.wait() or 1))},
+            headers={"Retry-After": str(math.ceil(throttle.wait()))},
         )
-    clip = selectors.clip_get(clip_id=pk, user=request.user)
-    if clip is None:
-        return json_error(404, code="not_found", detail="No clip with this id.")
-    if clip.status == ClipStatus.FAILED:  # only curators get this far
-        return json_error(
-            409,
-            code="clip_failed",
-            detail=f"This clip's audio could not be read: {clip.failure_reason}",
-        )
-    audio_format = request.GET.get("format", FORMAT_PREVIEW)
-    if audio_format not in (FORMAT_PREVIEW, FORMAT_ORIGINAL):
-        return json_error(
-            400,
-            code="invalid",
-            detail=f"format must be {FORMAT_PREVIEW} or {FORMAT_ORIGINAL}.",
-        )
-    stored = _stored_audio(clip, audio_format)
-    if stored is None:  # a remote clip not ingested yet
-        return relay.stream_remote(request, clip, started=started)
-    return _stream_file(request, clip, stored, started)
+    cache_up = values is not None
+    values = values if cache_up else [None] * len(keys)
+    kept = facts.facts_found(values[:2]) if known_format and cache_up else None
+    if kept is not None:
+        clip = Clip(pk=pk, genre=kept.genre)  # all a play needs of it
+        stored = kept.audio
+    else:
+        clip = selectors.clip_get(clip_id=pk, user=request.user)
+        if clip is None:
+            return json_error(404, code="not_found", detail="No clip with this id.")
+        if clip.status == ClipStatus.FAILED:  # only curators get this far
+            return json_error(
+                409,
+                code="clip_failed",
+                detail=f"This clip's audio could not be read: {clip.failure_reason}",
+            )
+        if not known_format:
+            return json_error(
+                400,
+                code="invalid",
+                detail=f"format must be {FORMAT_PREVIEW} or {FORMAT_ORIGINAL}.",
+            )
+        stored = _stored_audio(clip, audio_format)
+        if stored is None:  # a remote clip not ingested yet
+            return relay.stream_remote(request, clip, started=started)
+        if clip.status == ClipStatus.READY and cache_up:
+            facts.facts_keep(
+                clip_id=pk,
+                audio_format=audio_format,
+                generation=values[1],
+                facts=facts.ClipAudio(genre=clip.genre, audio=stored),
+            )
+    listening = values[-1] if listener and cache_up else None
+    return _stream_file(
+        request, clip, stored, started, listener=listener, listening=listening
+    )
 
 
 # ?format=: the web preview (the default) or the audio as the curator gave it.
@@ -112,30 +140,14 @@ FORMAT_PREVIEW = RenditionName.PREVIEW.value
 FORMAT_ORIGINAL = "original"
 
 
-@dataclass(frozen=True)
-class _StoredAudio:
-    """Audio in storage, as the stream sends it, with what the database knows of it.
-
-    What it does not know yet is asked of the storage (a round trip to the
-    bucket), so an ingested clip's stream costs none.
-    """
-
-    files: Storage
-    name: str
-    content_type: str
-    digest: str | None  # None: worked out (and kept) on first stream
-    size: int | None
-    modified: datetime.datetime | None  # when the ingest read it
-
-
-def _stored_audio(clip: Clip, audio_format: str) -> _StoredAudio | None:
+def _stored_audio(clip: Clip, audio_format: str) -> StoredAudio | None:
     """What to send: the preview, else (not made yet) the original, from storage."""
     wanted = [RenditionName.ORIGINAL] if clip.is_remote else []
     if audio_format == FORMAT_PREVIEW:
         wanted.insert(0, RenditionName.PREVIEW)
     for name in wanted:
         if rendition := selectors.rendition_get(clip=clip, name=name):
-            return _StoredAudio(
+            return StoredAudio(
                 files=rendition.file.storage,
                 name=rendition.file.name,
                 content_type=rendition.content_type,
@@ -148,7 +160,7 @@ def _stored_audio(clip: Clip, audio_format: str) -> _StoredAudio | None:
     # Once the ingest has read this very file (new audio makes the clip pending
     # again), its row knows the facts; before, the storage is asked.
     ingested = bool(clip.ingested_at and clip.audio_digest)
-    return _StoredAudio(
+    return StoredAudio(
         files=clip.audio_file.storage,
         name=clip.audio_file.name,
         content_type=clip.content_type,
@@ -159,8 +171,17 @@ def _stored_audio(clip: Clip, audio_format: str) -> _StoredAudio | None:
 
 
 def _stream_file(
-    request: HttpRequest, clip: Clip, stored: _StoredAudio, started: float
+    request: HttpRequest,
+    clip: Clip,
+    stored: StoredAudio,
+    started: float,
+    *,
+    listener: str | None,
+    listening: float | None,
 ) -> HttpResponse:
+    """The answer for stored audio; listener (None: not a GET, or staff) and whether
+    its listen is counted already (clips.plays.listening_key's value) decide the
+    play."""
     files, name = stored.files, stored.name
     try:
         size = stored.size if stored.size is not None else files.size(name)
@@ -215,6 +236,8 @@ def _stream_file(
             first_byte=byte_range.start,
             length=byte_range.length,
             size=size,
+            listener=listener,
+            listening=listening,
         )
     if handoff is not None:
         return handoff

@@ -11,6 +11,7 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.forms.models import model_to_dict
 
+from clips import tasks
 from clips.ingest.analysis import PEAKS_SUMMARY_BUCKETS
 from clips.models import Clip, ClipStatus, Genre, RenditionName
 from clips.plays import play_record
@@ -100,13 +101,20 @@ def test_reloading_changes_nothing_and_keeps_plays(samples, media_root):
     assert [path.stat().st_mtime_ns for path in files] == written
 
 
+def ingests_of(hooks: list) -> list:
+    """The ingests among what ran on commit (the stream's facts are forgotten too)."""
+    return [
+        hook for hook in hooks if getattr(hook, "func", None) is tasks.clip_ingest_here
+    ]
+
+
 def test_loaddata_runs_each_sample_through_the_ingest_once(
     settings, client, django_capture_on_commit_callbacks
 ):
     settings.CLIPS_SAMPLES_INGEST = True  # as make run has it
-    with django_capture_on_commit_callbacks(execute=True) as ingests:
+    with django_capture_on_commit_callbacks(execute=True) as hooks:
         call_command("loaddata", "sample_clips", verbosity=0)
-    assert len(ingests) == 6
+    assert len(ingests_of(hooks)) == 6
     samples = list(Clip.objects.order_by("pk"))
     stated = fixture_fields()
     for clip in samples:
@@ -118,9 +126,9 @@ def test_loaddata_runs_each_sample_through_the_ingest_once(
         assert clip.renditions.filter(name=RenditionName.PREVIEW).exists()
     assert client.get("/").content.decode().count('<svg class="waveform"') == 6
 
-    with django_capture_on_commit_callbacks(execute=True) as ingests:
+    with django_capture_on_commit_callbacks(execute=True) as hooks:
         call_command("loaddata", "sample_clips", verbosity=0)
-    assert ingests == []  # ingested already: `make run` again starts at once
+    assert ingests_of(hooks) == []  # ingested already: `make run` again starts at once
     reloaded = list(Clip.objects.order_by("pk"))
     assert [model_to_dict(c) for c in reloaded] == [model_to_dict(c) for c in samples]
 
@@ -129,9 +137,9 @@ def test_the_samples_are_not_ingested_when_told_not_to(
     settings, django_capture_on_commit_callbacks
 ):
     settings.CLIPS_SAMPLES_INGEST = False
-    with django_capture_on_commit_callbacks(execute=True) as ingests:
+    with django_capture_on_commit_callbacks(execute=True) as hooks:
         call_command("loaddata", "sample_clips", verbosity=0)
-    assert ingests == []
+    assert ingests_of(hooks) == []
     assert Clip.objects.filter(status=ClipStatus.READY).count() == 6
 
 
