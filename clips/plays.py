@@ -138,20 +138,22 @@ def stream_play_record(
     # A signed-in listener is one whatever the address; anonymous ones, told apart
     # by a User-Agent of their choosing, share their address's cap.
     address = address_of(request) if listener.startswith(ANONYMOUS) else None
-    claimed, counted = _play_claim(clip=clip, listener=listener, address=address)
-    if claimed:
-        _listening_note(clip_id=clip.pk, listener=listener)
+    counted, opened = _play_claim(clip=clip, listener=listener, address=address)
+    if opened is not None:
+        _listening_note(clip_id=clip.pk, listener=listener, opened=opened)
     return counted
 
 
-def _listening_note(*, clip_id: int, listener: str) -> None:
+def _listening_note(*, clip_id: int, listener: str, opened: datetime.datetime) -> None:
+    """Note until when the listener's window, opened then, is open."""
     # A second early, so that the note never outlives the window the database has.
-    seconds = settings.CLIPS_LISTEN_WINDOW_SECONDS - 1
+    closes = opened.timestamp() + settings.CLIPS_LISTEN_WINDOW_SECONDS - 1
+    seconds = int(closes - time.time())
     if seconds <= 0:
         return
     key = listening_key(clip_id=clip_id, listener=listener)
     try:
-        cache.set(key, time.time() + seconds, seconds)
+        cache.set(key, closes, seconds)
     except caching.UNAVAILABLE as error:
         caching.cache_unavailable(None, use="stream", error=error)
 
@@ -167,11 +169,14 @@ def play_record(*, clip: Clip, listener: str, address: str | None = None) -> boo
     row holds the count of its window, so 200 listeners of one address count the
     cap, not more nor fewer.
     """
-    return _play_claim(clip=clip, listener=listener, address=address)[1]
+    return _play_claim(clip=clip, listener=listener, address=address)[0]
 
 
-def _play_claim(*, clip: Clip, listener: str, address: str | None) -> tuple[bool, bool]:
-    """(claimed: this request opened the listener's window, counted: a play)."""
+def _play_claim(
+    *, clip: Clip, listener: str, address: str | None
+) -> tuple[bool, datetime.datetime | None]:
+    """(counted: a play, when the listener's open window opened: now if this
+    request opened it)."""
     now = timezone.now()
     closed = now - datetime.timedelta(seconds=settings.CLIPS_LISTEN_WINDOW_SECONDS)
     adapt = connection.ops.adapt_datetimefield_value  # as the ORM stores them
@@ -187,9 +192,9 @@ def _play_claim(*, clip: Clip, listener: str, address: str | None) -> tuple[bool
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(_PLAY_RECORD_CAPPED_SQL if cap else _PLAY_RECORD_SQL, params)
-            claimed, counted = cursor.fetchone()
+            claimed, counted, opened = cursor.fetchone()
     else:
-        claimed, counted = _play_record_portable(
+        claimed, counted, opened = _play_record_portable(
             params, clip_id=clip.pk, now=now, capped=bool(cap)
         )
     if counted:
@@ -197,7 +202,7 @@ def _play_claim(*, clip: Clip, listener: str, address: str | None) -> tuple[bool
     elif claimed:  # a listener of its own, but its address had the cap
         metrics.LISTENS_OVER_ADDRESS_CAP.inc()
     _sweep_closed_windows(closed=closed)
-    return claimed, counted
+    return counted, now if claimed else opened
 
 
 # Opens the window (or reopens a closed one); RETURNING gives a row only then.
@@ -243,7 +248,8 @@ RETURNING clip_id
 def _play_record_sql(*, capped: bool) -> str:
     """On PostgreSQL the whole play is one statement, one round trip: the window,
     (capped) the address's count, the Play row and the total (bench/results.md
-    measures it). It answers (claimed the window, counted the play)."""
+    measures it). It answers (claimed the window, counted the play, when the
+    window already open opened)."""
     counts = "address" if capped else "claim"
     address = "SELECT clip_id, %(address)s, %(now)s, 1 FROM claim"
     return f"""
@@ -261,7 +267,10 @@ summed AS (
     SET play_count = total.play_count + 1, last_played_at = EXCLUDED.last_played_at
     RETURNING clip_id
 )
-SELECT EXISTS (SELECT 1 FROM claim), EXISTS (SELECT 1 FROM summed)
+SELECT EXISTS (SELECT 1 FROM claim), EXISTS (SELECT 1 FROM summed),
+    -- The window already open: the statement's snapshot has the row as it was.
+    (SELECT started_at FROM {Listen._meta.db_table}
+     WHERE clip_id = %(clip)s AND listener = %(listener)s AND started_at > %(closed)s)
 """  # noqa: S608 (table names from our models; values are bound parameters)
 
 
@@ -273,22 +282,25 @@ _ADDRESS_CLAIM_SQL = _address_claim_sql("VALUES (%(clip)s, %(address)s, %(now)s,
 @transaction.atomic
 def _play_record_portable(
     params: dict, *, clip_id: int, now: datetime.datetime, capped: bool
-) -> tuple[bool, bool]:
+) -> tuple[bool, bool, datetime.datetime | None]:
     """The same for SQLite (3.35+ has upsert with RETURNING); writes serialise."""
     with connection.cursor() as cursor:
         cursor.execute(_LISTEN_CLAIM_SQL, params)
         if cursor.fetchone() is None:
-            return False, False
+            listens = Listen.objects.filter(
+                clip_id=clip_id, listener=params["listener"]
+            )
+            return False, False, listens.values_list("started_at", flat=True).first()
         if capped:
             cursor.execute(_ADDRESS_CLAIM_SQL, params)
             if cursor.fetchone() is None:
-                return True, False
+                return True, False, None
     total, _ = PlayTotal.objects.get_or_create(clip_id=clip_id)
     PlayTotal.objects.filter(pk=total.pk).update(
         play_count=F("play_count") + 1, last_played_at=now
     )
     Play.objects.create(clip_id=clip_id, listener=params["listener"], played_at=now)
-    return True, True
+    return True, True, None
 
 
 def _sweep_closed_windows(*, closed: datetime.datetime) -> None:

@@ -133,3 +133,15 @@ def test_count_and_read_on_redis_is_one_window_and_the_values(settings):
             [7],
         )
         assert cache.get("window") == 3  # Django's own API reads the same count
+
+
+def test_a_counted_listen_whose_note_was_lost_is_noted_again(
+    client, django_assert_num_queries
+):
+    clip = ingested()
+    client.get(stream_url(clip))
+    cache.clear()  # Redis restarted: the database alone knows the window is open
+    client.get(stream_url(clip))
+    with django_assert_num_queries(0):
+        client.get(stream_url(clip))
+    assert clip_stats(clip=clip).play_count == 1
