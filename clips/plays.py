@@ -17,6 +17,7 @@ import datetime
 import hashlib
 import hmac
 import ipaddress
+import math
 import secrets
 import time
 from contextlib import suppress
@@ -124,38 +125,41 @@ def stream_play_record(
     size: int | None,
     listener: str | None,
     listening: float | None = None,
-) -> bool:
+) -> float:
     """Count a stream GET as a play if it starts a listen not counted yet.
 
     listener: listener_of(request). listening: the value at listening_key(), if read.
+    Returns until when (a Unix time) the same request of the same listener would
+    count nothing: math.inf for a request that starts no listen, 0 when unknown.
     """
     if not is_listen(first_byte=first_byte, length=length, size=size):
-        return False
+        return math.inf
     if listener is None:
-        return False
+        return 0
     if listening is not None and listening > time.time():
-        return False  # counted in this window already
+        return listening  # counted in this window already
     # A signed-in listener is one whatever the address; anonymous ones, told apart
     # by a User-Agent of their choosing, share their address's cap.
     address = address_of(request) if listener.startswith(ANONYMOUS) else None
-    counted, opened = _play_claim(clip=clip, listener=listener, address=address)
-    if opened is not None:
-        _listening_note(clip_id=clip.pk, listener=listener, opened=opened)
-    return counted
+    _, opened = _play_claim(clip=clip, listener=listener, address=address)
+    if opened is None:
+        return 0
+    return _listening_note(clip_id=clip.pk, listener=listener, opened=opened)
 
 
-def _listening_note(*, clip_id: int, listener: str, opened: datetime.datetime) -> None:
-    """Note until when the listener's window, opened then, is open."""
+def _listening_note(*, clip_id: int, listener: str, opened: datetime.datetime) -> float:
+    """Note until when the listener's window, opened then, is open; returns that."""
     # A second early, so that the note never outlives the window the database has.
     closes = opened.timestamp() + settings.CLIPS_LISTEN_WINDOW_SECONDS - 1
     seconds = int(closes - time.time())
     if seconds <= 0:
-        return
+        return 0
     key = listening_key(clip_id=clip_id, listener=listener)
     try:
         cache.set(key, closes, seconds)
     except caching.UNAVAILABLE as error:
         caching.cache_unavailable(None, use="stream", error=error)
+    return closes
 
 
 def play_record(*, clip: Clip, listener: str, address: str | None = None) -> bool:

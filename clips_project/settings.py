@@ -257,6 +257,10 @@ STORAGES["default"] = bucket_storage_from_env() or STORAGES["default"]
 # nginx sends the audio file (from disk, or proxied from the bucket's presigned
 # URL); off, Python sends it (make run, tests).
 CLIPS_STREAM_OFFLOAD = envbool("CLIPS_STREAM_OFFLOAD", False)
+# Behind nginx, the same stream request of the same listener is answered again by
+# nginx alone (its stream decisions' cache) for at most this many seconds, and never
+# past the listener's listen window, so plays stay exact; 0: Django decides each.
+CLIPS_STREAM_REPEAT_SECONDS = envint("CLIPS_STREAM_REPEAT_SECONDS", 10)
 # With the bucket: answer a stream with a 302 to its presigned URL instead (a CDN,
 # or clients that may reach the bucket themselves). Django still decides first.
 CLIPS_S3_REDIRECT = envbool("CLIPS_S3_REDIRECT", False)

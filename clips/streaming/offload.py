@@ -6,6 +6,7 @@ the bucket itself, to which the client is redirected. The internal locations are
 in deploy/nginx/clips.conf.template.
 """
 
+import time
 from urllib.parse import quote
 
 from django.conf import settings
@@ -27,6 +28,9 @@ BUCKET_RANGE_HEADER = "X-Clips-Bucket-Range"
 # The validators and caching the client must get from us, not from the file or
 # the bucket (nginx puts them on the answer).
 _KEPT_HEADERS = ("ETag", "Last-Modified", "Cache-Control")
+# How long nginx may answer the same request of the same listener again by itself
+# (deploy/nginx: the stream decisions' cache); "0": never.
+REPEAT_HEADER = "X-Accel-Expires"
 
 
 def stream_handoff(
@@ -69,4 +73,17 @@ def stream_handoff(
         response.headers["X-Accel-Redirect"] = prefix + quote(name)
     for header in _KEPT_HEADERS:
         response.headers[header] = headers[header]
+    return response
+
+
+def repeat_until(response: HttpResponse, *, until: float) -> HttpResponse:
+    """Let nginx repeat a hand-over to the same listener until `until` (a Unix time:
+    when a repeat could count a play), for at most CLIPS_STREAM_REPEAT_SECONDS,
+    and well within a presigned URL's life."""
+    if "X-Accel-Redirect" not in response.headers:
+        return response  # a redirect to the bucket: the client's to keep, or not
+    seconds = min(settings.CLIPS_STREAM_REPEAT_SECONDS, until - time.time())
+    if BUCKET_URL_HEADER in response.headers:
+        seconds = min(seconds, settings.CLIPS_S3_URL_SECONDS / 2)
+    response.headers[REPEAT_HEADER] = str(max(0, int(seconds)))
     return response

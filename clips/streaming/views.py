@@ -230,7 +230,7 @@ def _stream_file(
             return _audio_missing()
 
     if request.method == "GET":
-        plays.stream_play_record(
+        repeats_count_nothing_until = plays.stream_play_record(
             request,
             clip=clip,
             first_byte=byte_range.start,
@@ -239,8 +239,8 @@ def _stream_file(
             listener=listener,
             listening=listening,
         )
-    if handoff is not None:
-        return handoff
+        if handoff is not None:  # only ever for a GET
+            return offload.repeat_until(handoff, until=repeats_count_nothing_until)
     if audio is None:  # HEAD
         response = HttpResponse(content_type=content_type)
     else:

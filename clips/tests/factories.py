@@ -1,9 +1,12 @@
 import factory
 from django.contrib.auth import get_user_model
+from django.urls import reverse
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
+from clips.ingest import pipeline
 from clips.models import Clip, ClipStatus, Genre, Play, PlayTotal
+from clips.tests.audio import tone
 
 # A recognisable byte pattern, so a test can tell which bytes a range returned.
 AUDIO_BYTES = bytes(i % 251 for i in range(10_000))
@@ -66,3 +69,16 @@ class UserFactory(DjangoModelFactory):
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
     password = factory.django.Password("correct horse battery staple")
+
+
+def ingested_clip(data: bytes | None = None) -> Clip:
+    """A clip of real audio (a tone unless `data`), ingested here: ready, with its
+    renditions."""
+    clip = ClipFactory(audio_file__data=data or tone("wav"), status=ClipStatus.PENDING)
+    clip = pipeline.clip_ingest(clip_id=clip.pk)
+    assert clip.status == ClipStatus.READY, clip.failure_reason
+    return clip
+
+
+def stream_url(clip: Clip) -> str:
+    return reverse("clip-stream", args=[clip.pk])

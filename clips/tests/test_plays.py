@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 from clips import plays
 from clips.models import AddressWindow, Listen, ListenerKey, Play
 from clips.selectors import clip_stats
-from clips.tests.factories import ClipFactory, UserFactory
+from clips.tests.factories import ClipFactory, UserFactory, stream_url
 
 
 def notes_expired() -> None:
@@ -25,10 +25,6 @@ def notes_expired() -> None:
 
 
 pytestmark = pytest.mark.django_db
-
-
-def stream_url(clip) -> str:
-    return f"/api/v1/clips/{clip.pk}/stream"
 
 
 def play_count(clip) -> int:

@@ -72,6 +72,7 @@ def render(
     values = {
         "CLIPS_NGINX_DIR": str(directory),
         "CLIPS_CACHE_DIR": str(directory / "cache"),
+        "CLIPS_DECISIONS_SOCKET": str(directory / "decisions.sock"),
         "CLIPS_NGINX_USER": getpass.getuser(),
         **values,
     }

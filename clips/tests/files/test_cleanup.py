@@ -12,14 +12,9 @@ from clips.files import cleanup
 from clips.ingest import pipeline
 from clips.models import Clip, ClipStatus, Rendition, RenditionName
 from clips.tests.audio import tone
-from clips.tests.factories import ClipFactory
+from clips.tests.factories import ClipFactory, ingested_clip
 
 pytestmark = pytest.mark.django_db
-
-
-def ingested(data: bytes | None = None) -> Clip:
-    clip = ClipFactory(audio_file__data=data or tone("wav"), status=ClipStatus.PENDING)
-    return pipeline.clip_ingest(clip_id=clip.pk)
 
 
 def stored(media_root) -> set[str]:
@@ -39,7 +34,7 @@ def files_of(clip: Clip) -> set[str]:
 def test_deleting_a_clip_deletes_its_upload_and_renditions_after_the_commit(
     media_root, django_capture_on_commit_callbacks
 ):
-    clip, kept = ingested(), ingested(tone("wav", seconds=3))
+    clip, kept = ingested_clip(), ingested_clip(tone("wav", seconds=3))
     doomed = files_of(clip)
     assert len(doomed) == 3  # upload, preview, waveform
     with django_capture_on_commit_callbacks(execute=False) as hooks:
@@ -53,7 +48,7 @@ def test_deleting_a_clip_deletes_its_upload_and_renditions_after_the_commit(
 def test_a_rolled_back_deletion_deletes_no_file(
     media_root, django_capture_on_commit_callbacks
 ):
-    clip = ingested()
+    clip = ingested_clip()
     files = files_of(clip)
     with (
         django_capture_on_commit_callbacks(execute=True),
@@ -69,7 +64,7 @@ def test_a_rolled_back_deletion_deletes_no_file(
 def test_new_audio_deletes_the_replaced_upload_and_its_renditions(
     media_root, django_capture_on_commit_callbacks
 ):
-    clip = ingested()
+    clip = ingested_clip()
     before = files_of(clip)
     clip.audio_file = SimpleUploadedFile("new.flac", tone("flac", seconds=3))
     with django_capture_on_commit_callbacks(execute=True):
@@ -84,7 +79,7 @@ def test_new_audio_deletes_the_replaced_upload_and_its_renditions(
 def test_identical_audio_shares_renditions_until_no_clip_uses_them(
     media_root, django_capture_on_commit_callbacks
 ):
-    first, second = ingested(), ingested()
+    first, second = ingested_clip(), ingested_clip()
     shared = files_of(first) - {first.audio_file.name}
     assert shared == files_of(second) - {second.audio_file.name}
     with django_capture_on_commit_callbacks(execute=True):
@@ -98,7 +93,7 @@ def test_identical_audio_shares_renditions_until_no_clip_uses_them(
 def test_ingesting_again_keeps_every_file(
     media_root, django_capture_on_commit_callbacks
 ):
-    clip = ingested()
+    clip = ingested_clip()
     before = stored(media_root)
     with django_capture_on_commit_callbacks(execute=True) as hooks:
         pipeline.clip_ingest(clip_id=clip.pk)
@@ -107,7 +102,7 @@ def test_ingesting_again_keeps_every_file(
 
 
 def test_releasing_twice_or_a_file_still_named_is_harmless(media_root):
-    clip = ingested()
+    clip = ingested_clip()
     preview = clip.renditions.get(name=RenditionName.PREVIEW)
     preview.delete()  # its release waits for a commit that never comes here
     assert cleanup.file_release(name=preview.file.name) is True
@@ -120,7 +115,7 @@ def test_releasing_twice_or_a_file_still_named_is_harmless(media_root):
 def test_a_storage_error_while_deleting_is_logged_and_the_deletion_stands(
     media_root, monkeypatch, caplog, django_capture_on_commit_callbacks
 ):
-    clip = ingested()
+    clip = ingested_clip()
     files = files_of(clip)
 
     def storage_down(name: str) -> None:
@@ -140,7 +135,7 @@ def test_an_ingest_stores_again_a_shared_file_released_while_it_ran(
     media_root, monkeypatch, django_capture_on_commit_callbacks
 ):
     """Clip 1 is deleted after clip 2's ingest found their preview stored."""
-    first = ingested()
+    first = ingested_clip()
     second = ClipFactory(audio_file__data=tone("wav"), status=ClipStatus.PENDING)
     finish = pipeline._ingest_finish
 
@@ -186,7 +181,7 @@ def advisory_waiters() -> int:
 @pytest.mark.django_db(transaction=True)
 def test_a_release_waits_for_a_transaction_that_takes_the_file(media_root):
     """An ingest holding the lock commits its row first: the file stays."""
-    clip = ingested()
+    clip = ingested_clip()
     preview = clip.renditions.get(name=RenditionName.PREVIEW)
     name = preview.file.name
     other = ClipFactory()

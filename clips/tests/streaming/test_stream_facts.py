@@ -8,31 +8,19 @@ from django.core.files.base import ContentFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from clips import caching, services, tasks
-from clips.models import Clip, ClipStatus, RenditionName
+from clips import caching, services
+from clips.models import RenditionName
 from clips.selectors import clip_stats
 from clips.streaming import facts
 from clips.tests.audio import tone
-from clips.tests.factories import ClipFactory
+from clips.tests.factories import ingested_clip, stream_url
 from clips.tests.tools import redis_env
 
 pytestmark = pytest.mark.django_db
 
 
-def ingested() -> Clip:
-    clip = ClipFactory(status=ClipStatus.PENDING, audio_file__data=tone("wav"))
-    tasks.clip_ingest_here(clip_id=clip.pk)
-    clip.refresh_from_db()
-    assert clip.status == ClipStatus.READY
-    return clip
-
-
-def stream_url(clip: Clip) -> str:
-    return f"/api/v1/clips/{clip.pk}/stream"
-
-
 def test_a_repeated_stream_asks_the_database_nothing(client, django_assert_num_queries):
-    clip = ingested()
+    clip = ingested_clip()
     first = client.get(stream_url(clip))
     with django_assert_num_queries(0):
         again = client.get(stream_url(clip))
@@ -44,7 +32,7 @@ def test_a_repeated_stream_asks_the_database_nothing(client, django_assert_num_q
 
 
 def test_a_new_listener_costs_only_the_plays_statement(client):
-    clip = ingested()
+    clip = ingested_clip()
     client.get(stream_url(clip), HTTP_USER_AGENT="First")
     with CaptureQueriesContext(connection) as queries:
         client.get(stream_url(clip), HTTP_USER_AGENT="Second")
@@ -57,7 +45,7 @@ def test_a_new_listener_costs_only_the_plays_statement(client):
 
 @pytest.mark.parametrize("audio_format", ["preview", "original"])
 def test_kept_facts_are_those_of_the_database(client, audio_format):
-    clip = ingested()
+    clip = ingested_clip()
     url = f"{stream_url(clip)}?format={audio_format}"
     from_database = client.head(url)
     from_cache = client.head(url)
@@ -67,14 +55,16 @@ def test_kept_facts_are_those_of_the_database(client, audio_format):
 
 
 def test_a_deleted_clip_is_a_404_at_once(client):
-    clip = ingested()
-    assert client.get(stream_url(clip)).status_code == 200
+    clip = ingested_clip()
+    url = stream_url(clip)
+    assert client.get(url).status_code == 200
     clip.delete()
-    assert client.get(stream_url(clip)).status_code == 404
+    response = client.get(url)
+    assert (response.status_code, response.json()["code"]) == (404, "not_found")
 
 
 def test_new_audio_hides_the_clip_at_once(client, django_capture_on_commit_callbacks):
-    clip = ingested()
+    clip = ingested_clip()
     assert client.get(stream_url(clip)).status_code == 200
     clip.audio_file = ContentFile(tone("wav", seconds=3), name="new.wav")
     services.clip_save(clip=clip)  # pending until its ingest (on commit)
@@ -82,14 +72,14 @@ def test_new_audio_hides_the_clip_at_once(client, django_capture_on_commit_callb
 
 
 def test_a_lost_preview_is_not_sent_from_kept_facts(client):
-    clip = ingested()
+    clip = ingested_clip()
     client.head(stream_url(clip))
     clip.renditions.filter(name=RenditionName.PREVIEW).get().delete()
     assert client.head(stream_url(clip))["Content-Type"] == "audio/wav"  # original
 
 
 def test_facts_read_before_a_change_committed_are_not_taken_after_it():
-    clip = ingested()
+    clip = ingested_clip()
     keys = facts.facts_keys(clip_id=clip.pk, audio_format="preview")
     generation = cache.get(keys[1])  # read first, as a stream does
     stale = facts.ClipAudio(
@@ -138,7 +128,7 @@ def test_count_and_read_on_redis_is_one_window_and_the_values(settings):
 def test_a_counted_listen_whose_note_was_lost_is_noted_again(
     client, django_assert_num_queries
 ):
-    clip = ingested()
+    clip = ingested_clip()
     client.get(stream_url(clip))
     cache.clear()  # Redis restarted: the database alone knows the window is open
     client.get(stream_url(clip))

@@ -2,18 +2,13 @@ import os
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import reverse
 
 from clips import services
 from clips.selectors import clip_stats
 from clips.streaming.ranges import ByteRange, RangeNotSatisfiable, parse_range
-from clips.tests.factories import AUDIO_BYTES, ClipFactory
+from clips.tests.factories import AUDIO_BYTES, ClipFactory, stream_url
 
 SIZE = len(AUDIO_BYTES)
-
-
-def stream_url(clip) -> str:
-    return reverse("clip-stream", args=[clip.pk])
 
 
 def body(response) -> bytes:

@@ -11,6 +11,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -114,10 +115,15 @@ def app_alone(site, storage_env) -> Iterator[str]:
         yield app.url
 
 
+# Short, so that a test sees a listener's window close and nginx stop repeating.
+WINDOW_SECONDS = 4
+
+
 @pytest.fixture(scope="module")
 def edge(site, storage_env) -> Iterator[str]:
     """gunicorn with the offload on, behind the shipped nginx config."""
-    with servers.edge(site, extra_env=storage_env) as (_, server):
+    window = {"CLIPS_LISTEN_WINDOW_SECONDS": str(WINDOW_SECONDS)}
+    with servers.edge(site, extra_env=storage_env | window) as (_, server):
         yield server.url
 
 
@@ -170,6 +176,7 @@ def test_the_offloaded_streams_are_sent_by_nginx(edge, site, storage_env):
     assert set(preview.headers) == {
         *("Server", "Date", "Connection", "Content-Type", "Content-Length"),
         *("Cache-Control", "ETag", "Last-Modified", "Accept-Ranges"),
+        "X-Cache-Status",  # whether nginx repeated Django's decision
     }
     log = next(site.glob("nginx-*/access.log")).read_text()
     location = "/_protected/bucket/" if storage_env else "/_protected/audio-whole/"
@@ -271,4 +278,66 @@ def test_the_anonymous_catalogue_is_cached_by_nginx_for_curators_never(edge):
         )
         assert curator.headers.get("X-Cache-Status") == "BYPASS"
     stream = requests.get(edge + STREAM, headers={"Range": "bytes=0-9"}, timeout=10)
-    assert "X-Cache-Status" not in stream.headers
+    assert stream.headers["X-Cache-Status"] in ("MISS", "HIT")  # decisions only
+
+
+def play_count(app_alone: str) -> int:
+    stats = requests.get(app_alone + "/api/v1/clips/1/stats", timeout=10)
+    return stats.json()["play_count"]
+
+
+def listen(edge: str, agent: str, method: str = "GET", **headers: str):
+    """A request of the listener `agent` (on loopback, as every test's)."""
+    headers["User-Agent"] = agent
+    return requests.request(method, edge + STREAM, headers=headers, timeout=30)
+
+
+def test_nginx_repeats_a_listeners_stream_without_the_app_and_plays_stay_exact(
+    edge, app_alone
+):
+    before = play_count(app_alone)
+    first, *repeats = [listen(edge, "repeating listener") for _ in range(3)]
+    assert [r.headers["X-Cache-Status"] for r in (first, *repeats)] == [
+        "MISS",
+        "HIT",
+        "HIT",
+    ]
+    assert {r.status_code for r in (first, *repeats)} == {200}
+    assert all(r.content == first.content for r in repeats)
+    assert all(r.headers["ETag"] == first.headers["ETag"] for r in repeats)
+    assert listen(edge, "another listener").headers["X-Cache-Status"] == "MISS"
+    assert play_count(app_alone) == before + 2
+
+    # Once the window has closed, the same request is a new listen: the app counts it.
+    time.sleep(WINDOW_SECONDS + 0.5)
+    again = listen(edge, "repeating listener")
+    assert again.status_code == 200
+    assert again.headers["X-Cache-Status"] in ("MISS", "EXPIRED")  # the app's
+    assert play_count(app_alone) == before + 3
+
+
+def test_what_nginx_repeats_is_only_the_same_request(edge, app_alone):
+    before = play_count(app_alone)
+    seek = [listen(edge, "seeking listener", Range="bytes=1000-") for _ in range(2)]
+    assert [r.status_code for r in seek] == [206, 206]
+    assert [r.headers["X-Cache-Status"] for r in seek] == ["MISS", "HIT"]
+    other_range = listen(edge, "seeking listener", Range="bytes=2000-")
+    assert other_range.headers["X-Cache-Status"] == "MISS"
+    assert other_range.content == seek[0].content[1000:]
+    # The validators are part of the request: a 304 is the app's, never kept.
+    etag = seek[0].headers["ETag"]
+    for _ in range(2):
+        unchanged = listen(edge, "seeking listener", **{"If-None-Match": etag})
+        assert unchanged.status_code == 304
+        assert unchanged.headers.get("X-Cache-Status") != "HIT"
+    # A HEAD reaches the app as a HEAD (as a GET it would count a play).
+    heads = [listen(edge, "a listener's HEAD", method="HEAD") for _ in range(2)]
+    assert [r.status_code for r in heads] == [200, 200]
+    assert play_count(app_alone) == before  # seeks, 304s and HEADs count nothing
+    # A curator always reaches the app.
+    for _ in range(2):
+        curator = listen(edge, "curator", Authorization="Token abc")
+        assert (curator.status_code, curator.headers["X-Cache-Status"]) == (
+            200,
+            "BYPASS",
+        )

@@ -61,8 +61,10 @@ STREAM_LIMIT = 10
 # CLIPS_PLAYS_PER_ADDRESS of every replica: listeners counted per address and clip.
 PLAYS_PER_ADDRESS = 5
 # A listener's first request (a listen) and a second one at byte 0 (a player
-# reopening), which must count nothing more.
+# reopening), which must count nothing more. Their ranges differ, so nginx repeats
+# neither (it repeats only the same request): both reach a replica.
 LISTEN = {"Range": "bytes=0-"}
+REOPEN = {"Range": "bytes=0-999999999"}
 # Source addresses, one per listener, never two alike in this module (their rate
 # limit windows last a minute).
 ADDRESSES = (f"127.42.{n // 250}.{n % 250 + 1}" for n in itertools.count())
@@ -80,7 +82,8 @@ def listen(url: str, address: str) -> list[int]:
         session.mount("http://", FromAddress(address))
         session.headers["User-Agent"] = f"Player/{uuid.uuid4()}"
         return [
-            session.get(url, headers=LISTEN, timeout=60).status_code for _ in range(2)
+            session.get(url, headers=headers, timeout=60).status_code
+            for headers in (LISTEN, REOPEN)
         ]
 
 
