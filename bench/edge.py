@@ -46,6 +46,7 @@ from harness import (
     metered_wrk,
     publish,
     recreate_database,
+    redis_server,
     seed_catalogue,
     serve,
     setup_django,
@@ -61,7 +62,6 @@ from harness import (
 OUT = BENCH / "out-edge"
 MEDIA = OUT / "media"
 DATABASE = database_url("clips_edge_bench")
-ENV = app_env(DATABASE, MEDIA)
 # The stream measured with wrk, and one longer than any socket buffer: a slow
 # listener on it holds its sender for hours.
 WAV_CLIPS = {"stream": 5 * MB, "long": 26 * MB}
@@ -389,8 +389,10 @@ def throughput(servers: dict[str, tuple[Urls, Meter]], seconds: int, rounds: int
 # --- the run ------------------------------------------------------------------
 
 
-def measure_alone(clips: dict, seconds: int, rounds: int, load: Load) -> dict:
-    with gunicorn(ENV, OUT / "gunicorn-alone.log") as app:
+def measure_alone(
+    env: dict, clips: dict, seconds: int, rounds: int, load: Load
+) -> dict:
+    with gunicorn(env, OUT / "gunicorn-alone.log") as app:
         alone = app_urls(app, app, clips)
         print("bench: gunicorn alone", flush=True)
         wrk(alone.catalogue, WRK_CONNECTIONS, 2)
@@ -402,11 +404,11 @@ def measure_alone(clips: dict, seconds: int, rounds: int, load: Load) -> dict:
     return measured
 
 
-def measure_edge(clips: dict, seconds: int, rounds: int, load: Load):
+def measure_edge(env: dict, clips: dict, seconds: int, rounds: int, load: Load):
     """The edge, and beside it a plain nginx with the same files."""
     offload = {"CLIPS_STREAM_OFFLOAD": "1", "NUM_PROXIES": "1"}
     with ExitStack() as servers:
-        app = servers.enter_context(gunicorn(ENV | offload, OUT / "gunicorn.log"))
+        app = servers.enter_context(gunicorn(env | offload, OUT / "gunicorn.log"))
         front = servers.enter_context(
             serve(
                 edge_nginx(OUT / "edge-nginx", [app.port], OUT),
@@ -552,16 +554,18 @@ def rows_and_goals(
 def main() -> None:
     args = command_line(__doc__, BENCH / "edge-results.md", OUT)
     load = QUICK if args.quick else Load()
-    ensure_tools("wrk", "nginx", "curl")
+    ensure_tools("wrk", "nginx", "curl", "redis-server")
     fresh_directory(OUT)
     MEDIA.mkdir()
-    setup_django(ENV)
+    env = app_env(DATABASE, MEDIA)
+    setup_django(env)
     recreate_database(DATABASE)
     clips = seed()
     about = environment(
         args.out,
         clips="clips_project/gunicorn.py as shipped (cores+1 gthread workers, "
-        "2 threads), PostgreSQL on 127.0.0.1, DEBUG=0, stream rate limit off; "
+        "2 threads), PostgreSQL on 127.0.0.1, a Redis of its own (REDIS_URL: "
+        "rate limits, stream facts, listen notes), DEBUG=0, stream rate limit off; "
         "alone: Python sends the audio; edge: CLIPS_STREAM_OFFLOAD=1, "
         "NUM_PROXIES=1 behind deploy/nginx (rendered by deploy/nginx/render.py)",
         load_generator=f"wrk 4.1 (2 threads; better of {args.rounds} alternating "
@@ -569,8 +573,10 @@ def main() -> None:
         f"{API_TIMEOUT} s timeout), slow clients from a Python process of their "
         "own; all on the same cores",
     )
-    alone = measure_alone(clips, args.seconds, args.rounds, load)
-    edge, nginx = measure_edge(clips, args.seconds, args.rounds, load)
+    with redis_server(OUT / "redis.log") as redis_url:
+        env |= {"REDIS_URL": redis_url}
+        alone = measure_alone(env, clips, args.seconds, args.rounds, load)
+        edge, nginx = measure_edge(env, clips, args.seconds, args.rounds, load)
     rows, goals = rows_and_goals(
         alone, edge, nginx, load, preview_name=clips["preview"].file.name
     )

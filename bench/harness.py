@@ -313,6 +313,28 @@ def serve(
         yield server
 
 
+@contextmanager
+def redis_server(log: Path) -> Iterator[str]:
+    """A Redis of the benchmark's own that keeps nothing on disk, as make serve and
+    compose run one for the rate limits and caches; yields its REDIS_URL."""
+    port = free_port()
+    command = ["redis-server", "--bind", HOST, "--port", str(port)]
+    command += ["--save", "", "--appendonly", "no"]
+    with running(command, log):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((HOST, port), timeout=1) as connection:
+                    connection.sendall(b"PING\r\n")
+                    if connection.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            sys.exit(f"bench: redis-server did not come up; see {log}")
+        yield f"redis://{HOST}:{port}/0"
+
+
 def gunicorn(
     env: dict[str, str], log: Path, cwd: Path = ROOT, up: str = "/api/v1/clips"
 ):
