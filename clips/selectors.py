@@ -202,7 +202,7 @@ def clips_previews_stale(*, clips: QuerySet[Clip] | None = None) -> list[int]:
     )
     formats = {each.name: each for each in preview.FORMATS}
     stale = []
-    for pk, digest, duration, start, loudest, *recipes in rows.iterator():
+    for pk, digest, duration, start, loudest, *recipes in rows.iterator(2000):
         excerpt = preview.excerpt_of(
             length=duration,
             start=start if start is not None else (loudest or 0.0),

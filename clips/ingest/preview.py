@@ -95,7 +95,9 @@ def loudest_start(energy: np.ndarray, *, block_seconds: float, seconds: float) -
         return 0.0
     sums = np.cumsum(np.concatenate(([0.0], energy.astype(np.float64))))
     windows = sums[blocks:] - sums[:-blocks]
-    return round(int(np.argmax(windows)) * block_seconds, 3)
+    # Equal but for the sums' rounding: the first.
+    first = np.argmax(windows >= windows.max() * (1 - 1e-9))
+    return round(int(first) * block_seconds, 3)
 
 
 def preview_render(

@@ -60,17 +60,19 @@ def test_the_content_type_comes_from_the_bytes_not_the_name(tmp_path):
     assert facts.content_type == "audio/wav"
 
 
+def previewed_whole(source: Path, *, seconds: float, work: Path) -> list:
+    """The previews of a clip no longer than an excerpt: the whole of it."""
+    whole = preview.Excerpt(start=0, duration=seconds)
+    return preview.preview_render(
+        source, excerpt=whole, length=seconds, target_lufs=-16, work=work
+    )
+
+
 @pytest.mark.parametrize("extension", FORMATS)
 def test_each_format_gets_both_previews_of_its_whole_length(tmp_path, extension):
     """A clip shorter than the excerpt is previewed whole, from any container."""
     source = written(tmp_path, f"take.{extension}", tone(extension, seconds=3))
-    rendered = preview.preview_render(
-        source,
-        excerpt=preview.Excerpt(start=0, duration=3),
-        length=3,
-        target_lufs=-16,
-        work=tmp_path,
-    )
+    rendered = previewed_whole(source, seconds=3, work=tmp_path)
     assert [each.format for each in rendered] == [preview.MP3, preview.OPUS]
     for each in rendered:
         container, seconds = decoded(each.path.read_bytes())
@@ -92,13 +94,7 @@ def test_a_plain_mono_wav_gets_mono_previews(tmp_path, rate):
         out.writeframes(tone_samples(seconds=2, rate=rate))
     facts = analysis.analyse(source).facts
     assert (facts.sample_rate, facts.channels) == (rate, 1)
-    rendered = preview.preview_render(
-        source,
-        excerpt=preview.Excerpt(start=0, duration=2),
-        length=2,
-        target_lufs=-16,
-        work=tmp_path,
-    )
+    rendered = previewed_whole(source, seconds=2, work=tmp_path)
     for each in rendered:
         assert decoded(each.path.read_bytes())[1] == pytest.approx(2, abs=0.06)
         assert analysis.analyse(each.path).facts.channels == 1
