@@ -134,15 +134,23 @@ class ClipViewSet(
     @extend_schema(
         description=(
             "Change a clip (curators): its title, description, genre, or where its "
-            "preview starts (seconds; null: at its loudest stretch). A new start "
-            "renders the previews again in the background; until then the "
-            "previous ones stream."
+            "preview starts (seconds, before the clip's end, else a 400; null: at "
+            "its loudest stretch). A new start renders the previews again in the "
+            "background; until then the previous ones stream. A body comes as "
+            "JSON (415 otherwise); none changes nothing."
         ),
-        request=ClipChangeInputSerializer,
+        request={"application/json": ClipChangeInputSerializer},
         parameters=ERROR_HEADERS,
-        responses={200: ClipSerializer, **error_responses(400, 401, 403, 404, 429)},
+        responses={
+            200: ClipSerializer,
+            **error_responses(400, 401, 403, 404, 415, 429),
+        },
     )
     def partial_update(self, request: Request, pk: str) -> Response:
+        # JSON only: a form has no null, which puts the preview back at the loudest.
+        media_type = request.content_type.split(";")[0].strip()
+        if request.body and media_type != "application/json":
+            raise exceptions.UnsupportedMediaType(request.content_type)
         clip = self.get_object()
         serializer = ClipChangeInputSerializer(clip, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)

@@ -115,13 +115,18 @@ def preview_render(
         limited = _limited(samples * _linear(gain), layout, ceiling)
         rendered = _encode(limited, layout, work)
         over = max(_peak(each) for each in rendered) - TRUE_PEAK_CEILING_DBTP
-        off = max(_misses(rendered, target_lufs), key=abs, default=0.0)
-        off = 0.0 if abs(off) <= LOUDNESS_TOLERANCE_LU else off
+        misses = _misses(rendered, target_lufs) or [0.0]
+        # The formats differ a little (LAME cuts the highest band, which BS.1770
+        # counts): one gain centres them on the target, and a gain that would
+        # move them less than a tenth of a decibel gains nothing.
+        off = sum(misses) / len(misses)
+        close = max(map(abs, misses)) <= LOUDNESS_TOLERANCE_LU or abs(off) < 0.1
         if over > 0:
             ceiling -= over + 0.1
-        elif off == 0 or gain >= MAX_GAIN_DB:
+        elif close or gain >= MAX_GAIN_DB:
             break
-        gain = min(gain - off, MAX_GAIN_DB)
+        if not close:
+            gain = min(gain - off, MAX_GAIN_DB)
     return rendered
 
 

@@ -124,6 +124,16 @@ def test_a_start_outside_the_clip_is_a_400(curator_client, clip, start, message)
     assert response.json()["fields"] == {"preview_start": [message]}
 
 
+def test_a_change_comes_as_json(curator_client, clip):
+    response = curator_client.patch(
+        f"{LIST_URL}/{clip.pk}",
+        "preview_start=5",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+
+
 def test_listeners_may_not_patch(client, clip):
     response = client.patch(
         f"{LIST_URL}/{clip.pk}", {"preview_start": 1}, content_type="application/json"
