@@ -4,8 +4,8 @@ from django.db.models import QuerySet
 from django.forms import CharField
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
-from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from clips import selectors, services, tasks
 from clips.files import storage
@@ -21,6 +21,9 @@ INGEST_FIELDS = [
     "sample_rate",
     "channels",
     "bit_rate",
+    "loudness_lufs",
+    "true_peak_dbtp",
+    "previews",
     "ingested_at",
 ]
 DERIVED_FIELDS = [
@@ -56,16 +59,32 @@ class ClipAdmin(admin.ModelAdmin):
         *INGEST_FIELDS,
         *DERIVED_FIELDS,
     ]
-    actions = ["ingest_again"]
+    actions = ["ingest_again", "previews_render"]
     fieldsets = [
         (None, {"fields": ["title", "description", "genre", "duration"]}),
         (
             "Audio: upload a file or give a URL",
-            {"fields": ["audio_file", "audio_url", "audio_preview", "waveform"]},
+            {
+                "fields": [
+                    "audio_file",
+                    "audio_url",
+                    "audio_preview",
+                    "waveform",
+                    "preview_start",
+                ],
+                "description": (
+                    "A click on the waveform sets where the preview starts; saved, "
+                    "the preview is rendered again."
+                ),
+            },
         ),
         ("Ingest: what decoding the audio found", {"fields": INGEST_FIELDS}),
         ("Derived", {"fields": [*DERIVED_FIELDS, "listeners"]}),
     ]
+
+    class Media:
+        js = ["clips/waveform.js"]  # a click on the waveform sets the preview's start
+
     # Not forms.URLField: it rewrites what was typed (adds a scheme, re-joins the
     # parts) and refuses with a bare "Enter a valid URL." before the model's
     # validators can say why (clips.remote.url_syntax).
@@ -104,6 +123,24 @@ class ClipAdmin(admin.ModelAdmin):
             request, f"Ingest queued for {len(clip_ids)} clip(s).", messages.SUCCESS
         )
 
+    @admin.action(
+        description="Render the previews of the selected clips again",
+        permissions=["change"],
+    )
+    def previews_render(self, request: HttpRequest, queryset: QuerySet[Clip]) -> None:
+        """Only those not made as today's settings, start and audio would make."""
+        owed = len(
+            services.clips_previews_owe(
+                clip_ids=selectors.clips_previews_stale(clips=queryset)
+            )
+        )
+        self.message_user(
+            request,
+            f"Previews to render again: {owed} of {queryset.count()} clip(s); the "
+            "others are up to date or not ready.",
+            messages.SUCCESS,
+        )
+
     def get_deleted_objects(self, objs, request: HttpRequest):
         """Summarise a clip's plays on the delete page instead of listing every one.
 
@@ -133,26 +170,59 @@ class ClipAdmin(admin.ModelAdmin):
 
     @admin.display(description="Preview")
     def audio_preview(self, clip: Clip) -> str:
-        """A player on the stream; staff never count as listeners (clips.plays)."""
+        """The listener's player; staff never count as listeners (clips.plays)."""
         if not clip.pk:
             return "Saved clips can be previewed here."
-        src = reverse("clip-stream", args=[clip.pk])
-        return format_html('<audio controls preload="none" src="{}"></audio>', src)
+        return render_to_string("clips/_player.html", {"clip": clip})
 
     @admin.display(description="Waveform")
     def waveform(self, clip: Clip) -> str:
-        return _waveform_svg(clip, width=600, height=80) or "Drawn once ingested."
+        drawn = _waveform_svg(clip, width=600, height=80, input_id="id_preview_start")
+        return drawn or "Drawn once ingested."
+
+    @admin.display(description="Previews made")
+    def previews(self, clip: Clip) -> str:
+        """The excerpt and each file's measured loudness."""
+        made = getattr(clip, "previews", [])
+        if not made:
+            return "-"
+        excerpt = made[0]
+        chosen = "the loudest stretch" if clip.preview_start is None else "chosen"
+        lines = [
+            f"{excerpt.excerpt_duration:g} s from {excerpt.excerpt_start:g} s "
+            f"({chosen}){'; being rendered again' if clip.preview_owed else ''}",
+            *(
+                f"{each.codec}: {_figure(each.loudness_lufs, 'LUFS')}, "
+                f"true peak {_figure(each.true_peak_dbtp, 'dBTP')}"
+                for each in made
+            ),
+        ]
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines))
 
     @admin.display(description="Waveform")
     def waveform_small(self, clip: Clip) -> str:
         return _waveform_svg(clip, width=120, height=24) or "-"
 
 
-def _waveform_svg(clip: Clip, *, width: int, height: int) -> str | None:
+def _waveform_svg(
+    clip: Clip, *, width: int, height: int, input_id: str = ""
+) -> str | None:
     """The pages' SVG (clips/_waveform.html) of the summary on the clip's row."""
     # A new clip (the add page) has no annotation: nothing to draw yet.
     peaks = getattr(clip, "waveform_peaks", None)
     if not peaks:
         return None
-    context = waveform(peaks, label=clip.title, width=width, height=height)
+    context = waveform(
+        peaks,
+        label=clip.title,
+        duration=clip.duration if input_id else None,
+        excerpt=next(iter(getattr(clip, "previews", [])), None),
+        width=width,
+        height=height,
+        input_id=input_id,
+    )
     return render_to_string("clips/_waveform.html", context)
+
+
+def _figure(value: float | None, unit: str) -> str:
+    return "-" if value is None else f"{value:.1f} {unit}"

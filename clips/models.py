@@ -144,6 +144,24 @@ class Clip(ExportModelOperationsMixin("clip"), models.Model):
     ingest_queued_at = models.DateTimeField(null=True, blank=True, editable=False)
     ingest_started_at = models.DateTimeField(null=True, blank=True, editable=False)
     ingest_starts = models.PositiveSmallIntegerField(default=0, editable=False)
+    # The preview (clips.ingest.preview): an excerpt starting at the curator's
+    # preview_start, else at loudest_start, the loudest window the ingest found.
+    preview_start = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text=(
+            "Where the preview starts, in seconds of the audio; empty: at its "
+            "loudest stretch."
+        ),
+    )
+    loudest_start = models.FloatField(null=True, blank=True, editable=False)
+    # A ready clip whose previews are to be rendered again (a new start, a new
+    # target): the outbox queues it as it queues a pending clip.
+    preview_owed = models.BooleanField(default=False, editable=False)
+    # The original's integrated loudness (LUFS) and true peak (dBTP), as measured.
+    loudness_lufs = models.FloatField(null=True, blank=True, editable=False)
+    true_peak_dbtp = models.FloatField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -172,6 +190,18 @@ class Clip(ExportModelOperationsMixin("clip"), models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def clean(self) -> None:
+        if self.preview_start is not None and self.preview_start >= self.duration:
+            raise ValidationError(
+                {
+                    "preview_start": ValidationError(
+                        "The preview must start before the clip's end (%(end)s s).",
+                        code="preview_start",
+                        params={"end": f"{self.duration:g}"},
+                    )
+                }
+            )
+
     @property
     def is_remote(self) -> bool:
         return not self.audio_file
@@ -179,6 +209,7 @@ class Clip(ExportModelOperationsMixin("clip"), models.Model):
 
 class RenditionName(models.TextChoices):
     PREVIEW = "preview", "Web preview (MP3)"
+    OPUS = "opus", "Web preview (Ogg Opus)"
     ORIGINAL = "original", "Original, fetched from the clip's URL"
     WAVEFORM = "waveform", "Waveform peaks (JSON)"
 
@@ -198,6 +229,17 @@ class Rendition(models.Model):
     # The waveform's peaks in a few buckets (min0, max0, min1, ...; 8-bit), kept in
     # the row so that a page drawing many clips reads no file (clips.selectors).
     peaks = models.JSONField(null=True, blank=True)
+    # An audio rendition's codec and bits per second; a preview's excerpt of the
+    # original (seconds) and its measured loudness.
+    codec = models.CharField(max_length=20, blank=True)
+    bit_rate = models.PositiveIntegerField(null=True, blank=True)
+    excerpt_start = models.FloatField(null=True, blank=True)
+    excerpt_duration = models.FloatField(null=True, blank=True)
+    loudness_lufs = models.FloatField(null=True, blank=True)
+    true_peak_dbtp = models.FloatField(null=True, blank=True)
+    # What made a preview (clips.ingest.preview.recipe): one asked for again with
+    # the same recipe is not rendered again.
+    recipe = models.CharField(max_length=64, blank=True)
 
     class Meta:
         constraints = [

@@ -4,16 +4,30 @@ import datetime
 import json
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, F, JSONField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    Count,
+    F,
+    JSONField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from clips import caching
 from clips.files import storage
+from clips.ingest import preview
 from clips.models import Clip, ClipStatus, PlayTotal, Rendition, RenditionName
 
 STATS_DAYS = 30
+# The renditions a listener's player chooses from.
+PREVIEWS = (RenditionName.PREVIEW, RenditionName.OPUS)
 # A listener's search is a few words; more would only make a slower query.
 SEARCH_MAX_TERMS = 8
 
@@ -46,12 +60,22 @@ def clip_queryset(
 ) -> QuerySet[Clip]:
     """The clips `user` may see, with play_count and last_played_at, in one query.
 
-    No user means every clip (admin, commands, services).
+    No user means every clip (admin, commands, services). Each clip's previews
+    come in `previews` (one more query for a page of them), Opus first: a player
+    takes the first it can play.
     """
     return _visible(
         Clip.objects.annotate(
             play_count=Coalesce(F("play_total__play_count"), Value(0)),
             last_played_at=F("play_total__last_played_at"),
+        ).prefetch_related(
+            Prefetch(
+                "renditions",
+                queryset=Rendition.objects.filter(name__in=PREVIEWS)
+                .defer("peaks")
+                .order_by("clip_id", "name"),
+                to_attr="previews",
+            )
         ),
         user,
     )
@@ -158,3 +182,41 @@ def clip_waveform_peaks(*, clip: Clip) -> list[int] | None:
 
 def rendition_get(*, clip: Clip, name: str) -> Rendition | None:
     return clip.renditions.filter(name=name).first()
+
+
+def clips_previews_stale(*, clips: QuerySet[Clip] | None = None) -> list[int]:
+    """The ready clips (of `clips`) whose previews are not what today's settings,
+    start and audio would make (clips.ingest.preview.recipe), or missing."""
+    made = {}
+    for name in PREVIEWS:
+        rendition = Rendition.objects.filter(clip=OuterRef("pk"), name=name)
+        made[f"made_{name}"] = Subquery(rendition.values("recipe")[:1])
+    rows = (
+        (Clip.objects.all() if clips is None else clips)
+        .filter(status=ClipStatus.READY)
+        .annotate(**made)
+        .order_by("pk")
+        .values_list(
+            "pk", "audio_digest", "duration", "preview_start", "loudest_start", *made
+        )
+    )
+    formats = {each.name: each for each in preview.FORMATS}
+    stale = []
+    for pk, digest, duration, start, loudest, *recipes in rows.iterator(2000):
+        excerpt = preview.excerpt_of(
+            length=duration,
+            start=start if start is not None else (loudest or 0.0),
+            seconds=settings.CLIPS_PREVIEW_SECONDS,
+        )
+        wanted = [
+            preview.recipe(
+                audio_digest=digest,
+                excerpt=excerpt,
+                target_lufs=settings.CLIPS_PREVIEW_LUFS,
+                format=formats[name],
+            )
+            for name in PREVIEWS
+        ]
+        if loudest is None or recipes != wanted:
+            stale.append(pk)
+    return stale

@@ -2,6 +2,7 @@
 
 import hashlib
 import logging
+from collections.abc import Iterable
 from functools import partial
 from pathlib import PurePath
 
@@ -56,6 +57,14 @@ def clip_create(
     return clip_save(clip=clip)
 
 
+def clip_change(*, clip: Clip, **fields) -> Clip:
+    """A curator's change of a clip's text, genre or preview start; a new start
+    renders its previews again."""
+    for name, value in fields.items():
+        setattr(clip, name, value)
+    return clip_save(clip=clip)
+
+
 # Written by the ingest alone: an edit that keeps the audio never writes them, so a
 # form opened before the ingest finished cannot undo it (and the measured duration
 # stays once there is one).
@@ -74,6 +83,10 @@ INGEST_FIELDS = (
     "content_type",
     "size_bytes",
     "audio_digest",
+    "loudest_start",
+    "preview_owed",
+    "loudness_lufs",
+    "true_peak_dbtp",
 )
 
 
@@ -103,18 +116,22 @@ def clip_save(*, clip: Clip) -> Clip:
     clip.full_clean()
     stored = (
         Clip.objects.filter(pk=clip.pk)
-        .values("audio_file", "audio_url", "ingested_at")
+        .values("audio_file", "audio_url", "ingested_at", "preview_start")
         .first()
     )
     if not _audio_changed(clip, stored):
         measured = ("duration",) if stored["ingested_at"] else ()
-        clip.save(
-            update_fields=[
-                field.name
-                for field in Clip._meta.concrete_fields
-                if not field.primary_key and field.name not in INGEST_FIELDS + measured
-            ]
-        )
+        with transaction.atomic():
+            clip.save(
+                update_fields=[
+                    field.name
+                    for field in Clip._meta.concrete_fields
+                    if not field.primary_key
+                    and field.name not in INGEST_FIELDS + measured
+                ]
+            )
+            if clip.preview_start != stored["preview_start"]:
+                clips_previews_owe(clip_ids=[clip.pk])
         return clip
     if clip.audio_file:
         suffix = PurePath(clip.audio_file.name).suffix.lower()
@@ -136,6 +153,23 @@ def clip_save(*, clip: Clip) -> Clip:
             cleanup.files_release_on_commit(names=[stored["audio_file"]])
         transaction.on_commit(lambda: tasks.clip_ingest_queue(clip_id=clip.pk))
     return clip
+
+
+def clips_previews_owe(*, clip_ids: Iterable[int], queue: bool = True) -> list[int]:
+    """Render the previews of these clips again, those ready (a pending clip's
+    ingest renders them anyway): owed in the outbox until done, and queued once
+    this transaction commits unless the caller runs them. Returns the owed ids."""
+    ids = list(
+        Clip.objects.filter(pk__in=list(clip_ids), status=ClipStatus.READY)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    Clip.objects.filter(pk__in=ids).update(
+        preview_owed=True, ingest_queued_at=None, ingest_starts=0
+    )
+    for clip_id in ids if queue else ():
+        transaction.on_commit(partial(tasks.clip_ingest_queue, clip_id=clip_id))
+    return ids
 
 
 def _upload_store(clip: Clip) -> None:

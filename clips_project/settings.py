@@ -28,6 +28,11 @@ def envint(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def envfloat(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
 def envlist(name: str, default: str = "") -> list[str]:
     return [
         item.strip()
@@ -344,6 +349,16 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CLIPS_OUTBOX_SECONDS = envint("CLIPS_OUTBOX_SECONDS", 60)
 CLIPS_INGEST_STALLED_SECONDS = envint("CLIPS_INGEST_STALLED_SECONDS", 900)
 CLIPS_INGEST_MAX_STARTS = envint("CLIPS_INGEST_MAX_STARTS", 3)
+# A clip's preview (clips/ingest/preview.py): an excerpt of CLIPS_PREVIEW_SECONDS
+# (its loudest window unless a curator chose the start; the whole clip when shorter),
+# rendered at CLIPS_PREVIEW_LUFS integrated loudness with true peaks at most -1 dBTP.
+# Changing either renders previews again only when asked (manage.py render_previews).
+CLIPS_PREVIEW_SECONDS = envfloat("CLIPS_PREVIEW_SECONDS", 30.0)
+CLIPS_PREVIEW_LUFS = envfloat("CLIPS_PREVIEW_LUFS", -16.0)
+if not 5 <= CLIPS_PREVIEW_SECONDS <= 300:  # the excerpt is rendered in memory
+    raise ImproperlyConfigured("CLIPS_PREVIEW_SECONDS must be from 5 to 300.")
+if not -40 <= CLIPS_PREVIEW_LUFS <= -5:
+    raise ImproperlyConfigured("CLIPS_PREVIEW_LUFS must be from -40 to -5.")
 CELERY_BEAT_SCHEDULE = {
     "ingest-outbox-check": {
         "task": "clips.tasks.ingest_outbox_check",

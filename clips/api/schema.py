@@ -141,7 +141,8 @@ def _stream_operation(method: str) -> dict[str, Any]:
         "summary": "Stream a clip's audio"
         + (" (headers only)" if method == "head" else ""),
         "description": (
-            "The web preview (MP3), or with format=original the audio as given. "
+            "The preview (an excerpt at one loudness) as MP3, with format=opus as "
+            "Ogg Opus (404 until made), or with format=original the audio as given. "
             "Honours a single `Range: bytes=…` range, after the preconditions "
             "(RFC 9110's order). A GET that starts a listen (byte 0, at least 4 KiB "
             "or the whole file) counts one play per listener and clip within the "
@@ -172,7 +173,7 @@ def _stream_operation(method: str) -> dict[str, Any]:
                 "required": False,
                 "schema": {
                     "type": "string",
-                    "enum": ["preview", "original"],
+                    "enum": ["preview", "opus", "original"],
                     "default": "preview",
                 },
             },

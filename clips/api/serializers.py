@@ -16,9 +16,10 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from clips.models import Clip, validate_upload_size
+from clips.models import Clip, Rendition, validate_upload_size
 from clips.remote.origin import audio_url_regex
 from clips.remote.url_syntax import url_syntax_problem
+from clips.selectors import PREVIEWS
 
 REPEATED = "Give this only once."
 BLANK = "This field may not be blank."
@@ -151,6 +152,57 @@ class ClipUploadInputSerializer(ClipInputSerializer):
         }
 
 
+class ClipChangeInputSerializer(OneValueEach, serializers.ModelSerializer):
+    """What a curator may change of a clip through the API (PATCH): its text,
+    genre and where its preview starts (null: at its loudest stretch)."""
+
+    serializer_field_mapping = ClipInputSerializer.serializer_field_mapping
+
+    class Meta:
+        model = Clip
+        fields = ["title", "description", "genre", "preview_start"]
+
+
+class RenditionSerializer(serializers.ModelSerializer):
+    """A preview a player may choose, with how to stream it."""
+
+    format = serializers.CharField(source="name", help_text="The stream's ?format=.")
+    size_bytes = serializers.IntegerField()
+    stream_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Rendition
+        fields = [
+            "format",
+            "content_type",
+            "codec",
+            "bit_rate",
+            "size_bytes",
+            "loudness_lufs",
+            "true_peak_dbtp",
+            "stream_url",
+        ]
+        read_only_fields = fields
+        extra_kwargs = {
+            "loudness_lufs": {"help_text": "Integrated loudness of the file (LUFS)."},
+            "true_peak_dbtp": {"help_text": "True peak of the file (dBTP)."},
+        }
+
+    def get_stream_url(self, rendition: Rendition) -> str:
+        return f"{self.context['stream_url']}?format={rendition.name}"
+
+
+class PreviewSerializer(serializers.Serializer):
+    """The excerpt of the audio the previews are."""
+
+    start = serializers.FloatField(help_text="Seconds into the audio.")
+    duration = serializers.FloatField()
+    chosen_by = serializers.ChoiceField(
+        choices=["curator", "loudness"],
+        help_text="curator: preview_start; loudness: the clip's loudest stretch.",
+    )
+
+
 class ClipSerializer(serializers.ModelSerializer):
     play_count = serializers.IntegerField(read_only=True)
     last_played_at = serializers.DateTimeField(read_only=True, allow_null=True)
@@ -159,6 +211,8 @@ class ClipSerializer(serializers.ModelSerializer):
     stream_url = serializers.SerializerMethodField()
     stats_url = serializers.SerializerMethodField()
     waveform_url = serializers.SerializerMethodField()
+    preview = serializers.SerializerMethodField()
+    renditions = serializers.SerializerMethodField()
 
     class Meta:
         model = Clip
@@ -179,6 +233,11 @@ class ClipSerializer(serializers.ModelSerializer):
             "channels",
             "bit_rate",
             "duration_corrected_from",
+            "loudness_lufs",
+            "true_peak_dbtp",
+            "preview_start",
+            "preview",
+            "renditions",
             "play_count",
             "last_played_at",
             "created_at",
@@ -196,7 +255,44 @@ class ClipSerializer(serializers.ModelSerializer):
                     "differed by more than 1 s and replaced it; null otherwise."
                 )
             },
+            "loudness_lufs": {
+                "help_text": "The audio's integrated loudness (LUFS, EBU R128)."
+            },
+            "true_peak_dbtp": {"help_text": "The audio's true peak (dBTP)."},
+            "preview_start": {
+                "help_text": (
+                    "The curator's start of the preview (seconds); null: the "
+                    "clip's loudest stretch."
+                )
+            },
         }
+
+    @extend_schema_field(PreviewSerializer(allow_null=True))
+    def get_preview(self, clip: Clip) -> dict | None:
+        """The excerpt, from the previews made; null before the first."""
+        made = next(iter(self._previews(clip)), None)
+        if made is None or made.excerpt_start is None:
+            return None
+        return {
+            "start": made.excerpt_start,
+            "duration": made.excerpt_duration,
+            "chosen_by": "loudness" if clip.preview_start is None else "curator",
+        }
+
+    @extend_schema_field(RenditionSerializer(many=True))
+    def get_renditions(self, clip: Clip) -> list[dict]:
+        context = {"stream_url": self.get_stream_url(clip)}
+        return RenditionSerializer(
+            self._previews(clip), many=True, context=context
+        ).data
+
+    @staticmethod
+    def _previews(clip: Clip) -> list[Rendition]:
+        # clips.selectors.clip_queryset fetches them with the page.
+        previews = getattr(clip, "previews", None)
+        if previews is None:
+            previews = list(clip.renditions.filter(name__in=PREVIEWS).order_by("name"))
+        return previews
 
     @extend_schema_field(serializers.ChoiceField(choices=["file", "url"]))
     def get_source(self, clip: Clip) -> str:

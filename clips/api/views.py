@@ -30,6 +30,7 @@ from clips.api.schema import (
     upload_body,
 )
 from clips.api.serializers import (
+    ClipChangeInputSerializer,
     ClipInputSerializer,
     ClipSerializer,
     ClipStatsSerializer,
@@ -129,6 +130,35 @@ class ClipViewSet(
             )
         }
         return Response(output.data, status=status.HTTP_201_CREATED, headers=headers)
+
+    @extend_schema(
+        description=(
+            "Change a clip (curators): its title, description, genre, or where its "
+            "preview starts (seconds, before the clip's end, else a 400; null: at "
+            "its loudest stretch). A new start renders the previews again in the "
+            "background; until then the previous ones stream. A body comes as "
+            "JSON (415 otherwise); none changes nothing."
+        ),
+        request={"application/json": ClipChangeInputSerializer},
+        parameters=ERROR_HEADERS,
+        responses={
+            200: ClipSerializer,
+            **error_responses(400, 401, 403, 404, 415, 429),
+        },
+    )
+    def partial_update(self, request: Request, pk: str) -> Response:
+        # JSON only: a form has no null, which puts the preview back at the loudest.
+        media_type = request.content_type.split(";")[0].strip()
+        if request.body and media_type != "application/json":
+            raise exceptions.UnsupportedMediaType(request.content_type)
+        clip = self.get_object()
+        serializer = ClipChangeInputSerializer(clip, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        services.clip_change(clip=clip, **serializer.validated_data)
+        output = ClipSerializer(
+            selectors.clip_queryset().get(pk=clip.pk), context={"request": request}
+        )
+        return Response(output.data)
 
     @extend_schema(
         description="Play count, last play and plays per day for 30 days.",

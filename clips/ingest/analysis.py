@@ -1,4 +1,4 @@
-"""Reading audio: probe, web preview and waveform peaks, in one decoding pass.
+"""Reading audio: probe, loudness, energy and waveform peaks, in one decoding pass.
 
 Plain typed functions of files, with no models: clips.ingest.pipeline decides what
 a clip becomes from their answers, and clips.tasks runs that in the background.
@@ -7,7 +7,6 @@ a clip becomes from their answers, and clips.tasks runs that in the background.
 import json
 import math
 import struct
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,16 +14,16 @@ import av
 import av.error
 import numpy as np
 
-# The web preview: MP3 plays in every current browser; 128 kbps CBR seeks by offset.
-PREVIEW_BIT_RATE = 128_000
-PREVIEW_RATES = (32_000, 44_100, 48_000)  # what MP3 can carry; others resampled
-PREVIEW_CONTENT_TYPE = "audio/mpeg"
+from clips.ingest.loudness import Loudness, Meter
+
 # Waveform: this many (min, max) pairs per clip, 8-bit, BBC audiowaveform's format
 # (https://github.com/bbc/audiowaveform/blob/master/doc/DataFormat.md, version 2).
 WAVEFORM_BUCKETS = 800
 # Fewer of the same peaks, for pages that draw a waveform for every clip they list.
 PEAKS_SUMMARY_BUCKETS = 100
 _PEAK_BLOCK = 32  # samples per first-pass min/max: 800 buckets from 0.6 s at 44.1 kHz
+# The mono mix's mean square per block of this many seconds: where the excerpt goes.
+ENERGY_BLOCK_SECONDS = 0.1
 
 # Content types by FFmpeg's demuxer names: what the bytes are, not the file's name.
 _CONTENT_TYPES = {
@@ -88,6 +87,8 @@ class Waveform:
 class Analysis:
     facts: AudioFacts
     waveform: Waveform
+    loudness: Loudness
+    energy: np.ndarray  # mean square of the mono mix per ENERGY_BLOCK_SECONDS
 
 
 def content_type_of(container: str) -> str:
@@ -97,26 +98,22 @@ def content_type_of(container: str) -> str:
     return _CONTENT_TYPES.get(container, "application/octet-stream")
 
 
-def analyse(
-    source: Path, *, preview: Path | None = None, max_seconds: float = math.inf
-) -> Analysis:
-    """Decode `source` once: its facts and peaks, and its MP3 preview if asked.
+def analyse(source: Path, *, max_seconds: float = math.inf) -> Analysis:
+    """Decode `source` once: its facts, loudness, energy and peaks.
 
     Raises NotAudio when it is not audio, or is cut short of what it declares, and
     TooLong past max_seconds: before decoding when its header says so, else as
     soon as the decoded samples pass it, so a small file of hours of silence
-    costs seconds and at most max_seconds of preview.
+    costs seconds of a worker.
     """
     try:
         with av.open(str(source), metadata_errors="ignore") as container:
-            return _analyse(container, source, preview, max_seconds)
+            return _analyse(container, source, max_seconds)
     except av.error.FFmpegError as error:
         raise NotAudio(f"Not readable as audio: {error.strerror}.") from error
 
 
-def _analyse(
-    container, source: Path, preview: Path | None, max_seconds: float
-) -> Analysis:
+def _analyse(container, source: Path, max_seconds: float) -> Analysis:
     if not container.streams.audio:
         raise NotAudio("No audio stream in this file.")
     stream = container.streams.audio[0]
@@ -128,28 +125,23 @@ def _analyse(
     # the limit is left for the decoded samples to decide.
     if declared > max_seconds + max(1.0, max_seconds * 0.02):
         raise TooLong(declared, limit=max_seconds)
-    peaks = _Peaks()
+    peaks = _Peaks(energy_block=max(1, round(rate * ENERGY_BLOCK_SECONDS)))
     mono = av.AudioResampler(format="s16", layout="mono", rate=rate)
-    encoder = _Encoder(preview, rate=rate, channels=channels) if preview else None
+    meter = Meter(
+        rate=rate,
+        layout=stream.layout.name,
+        format=stream.format.name,
+        time_base=stream.time_base,
+    )
     samples, max_samples = 0, max_seconds * rate
-    try:
-        for frame in container.decode(stream):
-            samples += frame.samples
-            if samples > max_samples:
-                raise TooLong(None, limit=max_seconds)
-            # The encoder's resampler first: after the mono one has taken a mono
-            # frame of no channel layout (a plain mono WAV's), another refuses it.
-            if encoder:
-                encoder.add(frame)
-            for mixed in mono.resample(frame):
-                peaks.add(mixed)
-    except BaseException:
-        if encoder:  # the file is not wanted; the first error says why
-            with suppress(av.error.FFmpegError):
-                encoder.close()
-        raise
-    if encoder:
-        encoder.close()
+    for frame in container.decode(stream):
+        samples += frame.samples
+        if samples > max_samples:
+            raise TooLong(None, limit=max_seconds)
+        meter.add(frame)
+        frame.pts = None  # the resampler numbers its output itself
+        for mixed in mono.resample(frame):
+            peaks.add(mixed)
     if samples == 0:
         raise NotAudio("No audio samples decoded.")
     duration = samples / rate
@@ -164,7 +156,12 @@ def _analyse(
         channels=channels,
         bit_rate=declared or round(source.stat().st_size * 8 / duration),
     )
-    return Analysis(facts=facts, waveform=peaks.waveform(rate=rate))
+    return Analysis(
+        facts=facts,
+        waveform=peaks.waveform(rate=rate),
+        loudness=meter.loudness(),
+        energy=peaks.energy(),
+    )
 
 
 def _check_complete(container, source: Path, duration: float) -> None:
@@ -189,48 +186,27 @@ def _check_complete(container, source: Path, duration: float) -> None:
             )
 
 
-class _Encoder:
-    """The MP3 preview, written as frames are decoded."""
-
-    def __init__(self, path: Path, *, rate: int, channels: int) -> None:
-        self._container = av.open(str(path), "w", format="mp3")
-        target = rate if rate in PREVIEW_RATES else 44_100
-        layout = "mono" if channels == 1 else "stereo"
-        self._stream = self._container.add_stream("libmp3lame", rate=target)
-        self._stream.layout = layout
-        self._stream.bit_rate = PREVIEW_BIT_RATE
-        self._resampler = av.AudioResampler(
-            format=self._stream.codec_context.format.name, layout=layout, rate=target
-        )
-
-    def add(self, frame: av.AudioFrame) -> None:
-        frame.pts = None  # the resampler numbers its output itself
-        for resampled in self._resampler.resample(frame):
-            self._container.mux(self._stream.encode(resampled))
-
-    def close(self) -> None:
-        for resampled in self._resampler.resample(None):
-            self._container.mux(self._stream.encode(resampled))
-        self._container.mux(self._stream.encode(None))
-        self._container.close()
-
-
 class _Peaks:
-    """Min and max of every _PEAK_BLOCK mono samples, merged into buckets at the end.
+    """Min and max of every _PEAK_BLOCK mono samples, merged into buckets at the end,
+    and the mean square of every `energy_block` samples.
 
     numpy does the per-sample work: a Python loop over blocks took a second of a
     3-minute clip's ingest, as much as decoding and probing together.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, energy_block: int) -> None:
         self._mins: list[np.ndarray] = []
         self._maxs: list[np.ndarray] = []
         self._carry = np.empty(0, dtype=np.int16)
         self._samples = 0
+        self._energy_block = energy_block
+        self._energies: list[np.ndarray] = []
+        self._energy_carry = np.empty(0, dtype=np.float64)
 
     def add(self, frame: av.AudioFrame) -> None:
         values = frame.to_ndarray().reshape(-1)[: frame.samples]
         self._samples += frame.samples
+        self._energy_add(values)
         if self._carry.size:
             values = np.concatenate((self._carry, values))
         whole = values.size - values.size % _PEAK_BLOCK
@@ -238,6 +214,18 @@ class _Peaks:
         self._mins.append(blocks.min(axis=1))
         self._maxs.append(blocks.max(axis=1))
         self._carry = values[whole:]
+
+    def _energy_add(self, values: np.ndarray) -> None:
+        squares = np.concatenate((self._energy_carry, np.square(values / 32768.0)))
+        whole = squares.size - squares.size % self._energy_block
+        self._energies.append(squares[:whole].reshape(-1, self._energy_block).mean(1))
+        self._energy_carry = squares[whole:]
+
+    def energy(self) -> np.ndarray:
+        parts = self._energies
+        if self._energy_carry.size:
+            parts = [*parts, self._energy_carry.mean(keepdims=True)]
+        return np.concatenate(parts) if parts else np.empty(0)
 
     def waveform(self, *, rate: int) -> Waveform:
         if self._carry.size:

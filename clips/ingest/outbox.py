@@ -47,6 +47,7 @@ def clip_started(*, clip_id: int) -> bool:
     hopeless = clips.filter(ingest_starts__gt=settings.CLIPS_INGEST_MAX_STARTS)
     if not hopeless.exists():
         return True
+    hopeless.filter(status=ClipStatus.READY).update(preview_owed=False)
     if hopeless.filter(status=ClipStatus.PENDING).update(
         status=ClipStatus.FAILED, failure_reason=_hopeless_reason(), ingested_at=now
     ):
@@ -68,7 +69,9 @@ def _hopeless_reason() -> str:
 
 
 def clips_owed(*, now: datetime.datetime | None = None) -> list[int]:
-    """Pending clips whose ingest is owed again, oldest first; fails the hopeless.
+    """Pending clips, and ready ones owing their previews, whose ingest is owed
+    again, oldest first; fails the hopeless pending ones (a ready one keeps what it
+    has and owes nothing more).
 
     Owed: never taken by the broker and saved over CLIPS_OUTBOX_SECONDS ago, or
     taken over CLIPS_INGEST_STALLED_SECONDS ago and not running now (not started
@@ -80,11 +83,14 @@ def clips_owed(*, now: datetime.datetime | None = None) -> list[int]:
     not_running = Q(ingest_started_at__isnull=True) | Q(
         ingest_started_at__lt=dead_start
     )
-    pending = Clip.objects.filter(status=ClipStatus.PENDING)
-    hopeless = pending.filter(
+    owing = Clip.objects.filter(
+        Q(status=ClipStatus.PENDING) | Q(status=ClipStatus.READY, preview_owed=True)
+    )
+    hopeless = owing.filter(
         ingest_starts__gte=settings.CLIPS_INGEST_MAX_STARTS,
         ingest_started_at__lt=dead_start,
     )
+    hopeless.filter(status=ClipStatus.READY).update(preview_owed=False)
     failed = hopeless.update(
         status=ClipStatus.FAILED, failure_reason=_hopeless_reason(), ingested_at=now
     )
@@ -97,7 +103,7 @@ def clips_owed(*, now: datetime.datetime | None = None) -> list[int]:
     stalled = Q(
         ingest_queued_at__lt=now - settings.CLIPS_INGEST_STALLED_SECONDS * seconds
     )
-    owed = pending.filter(never_queued | (stalled & not_running))
+    owed = owing.filter(never_queued | (stalled & not_running))
     return list(owed.order_by("updated_at").values_list("pk", flat=True))
 
 

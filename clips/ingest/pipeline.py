@@ -1,7 +1,8 @@
 """The ingest: read a clip's audio once, probe it, store its renditions, mark it.
 
-clips.ingest.analysis decodes; this module decides what the clip becomes and
-writes it. clips.tasks queues clip_ingest and runs it in the background (Celery).
+clips.ingest.analysis decodes, clips.ingest.preview renders the previews; this
+module decides what the clip becomes and writes it. clips.tasks queues clip_ingest
+and runs it in the background (Celery), for new audio and for previews owed.
 """
 
 import hashlib
@@ -17,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from clips.files import cleanup, storage
-from clips.ingest import analysis
+from clips.ingest import analysis, loudness, preview
 from clips.ingest.outbox import WORK_DIR_PREFIX
 from clips.models import (
     MAX_DURATION_SECONDS,
@@ -48,13 +49,11 @@ def clip_ingest(*, clip_id: int) -> Clip | None:
         return None  # deleted meanwhile
     source = (clip.audio_file.name or "", clip.audio_url)
     with tempfile.TemporaryDirectory(prefix=WORK_DIR_PREFIX) as work:
-        original = Path(work) / "original"
-        preview = Path(work) / "preview.mp3"
+        work = Path(work)
+        original = work / "original"
         try:
             size, digest = _original_copy(clip, original)
-            analysed = analysis.analyse(
-                original, preview=preview, max_seconds=MAX_DURATION_SECONDS
-            )
+            analysed = analysis.analyse(original, max_seconds=MAX_DURATION_SECONDS)
         except (
             analysis.AudioRefused,
             OriginBlocked,
@@ -65,24 +64,30 @@ def clip_ingest(*, clip_id: int) -> Clip | None:
                 clip_id, source, failure=str(err) or "The remote audio is too large."
             )
         facts = analysed.facts
-        renditions = [
-            _rendition_store(
-                RenditionName.PREVIEW,
-                preview,
-                analysis.PREVIEW_CONTENT_TYPE,
-                ".mp3",
-            ),
+        loudest = preview.loudest_start(
+            analysed.energy,
+            block_seconds=analysis.ENERGY_BLOCK_SECONDS,
+            seconds=settings.CLIPS_PREVIEW_SECONDS,
+        )
+        renditions = _previews_render(
+            original,
+            work,
+            audio_digest=digest,
+            length=facts.duration,
+            start=loudest if clip.preview_start is None else clip.preview_start,
+        )
+        renditions.append(
             _rendition_store(
                 RenditionName.WAVEFORM,
                 _write(
-                    Path(work) / "waveform.json",
+                    work / "waveform.json",
                     analysis.waveform_dumps(analysed.waveform),
                 ),
                 "application/json",
                 ".json",
                 peaks=analysis.peaks_summary(analysed.waveform.data),
-            ),
-        ]
+            )
+        )
         if clip.is_remote:
             extension = mimetypes.guess_extension(facts.content_type) or ".audio"
             renditions.append(
@@ -95,6 +100,11 @@ def clip_ingest(*, clip_id: int) -> Clip | None:
             clip_id,
             source,
             facts=facts,
+            measured=_Measured(
+                loudness=analysed.loudness,
+                loudest_start=loudest,
+                preview_start=clip.preview_start,
+            ),
             size=size,
             digest=digest,
             renditions=renditions,
@@ -122,6 +132,47 @@ class _OriginRefused(Exception):
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+@dataclass(frozen=True)
+class _Measured:
+    loudness: loudness.Loudness  # the original's
+    loudest_start: float
+    preview_start: float | None  # the curator's start the previews were made from
+
+
+def _previews_render(
+    original: Path, work: Path, *, audio_digest: str, length: float, start: float
+) -> list["_NewRendition"]:
+    """The previews of the excerpt from `start`, stored, each with its recipe."""
+    excerpt = preview.excerpt_of(
+        length=length, start=start, seconds=settings.CLIPS_PREVIEW_SECONDS
+    )
+    target = settings.CLIPS_PREVIEW_LUFS
+    rendered = preview.preview_render(
+        original, excerpt=excerpt, length=length, target_lufs=target, work=work
+    )
+    return [
+        _rendition_store(
+            each.format.name,
+            each.path,
+            each.format.content_type,
+            each.format.extension,
+            codec=each.format.codec,
+            bit_rate=each.format.bit_rate,
+            excerpt_start=excerpt.start,
+            excerpt_duration=excerpt.duration,
+            loudness_lufs=each.loudness.lufs,
+            true_peak_dbtp=each.loudness.true_peak_dbtp,
+            recipe=preview.recipe(
+                audio_digest=audio_digest,
+                excerpt=excerpt,
+                target_lufs=target,
+                format=each.format,
+            ),
+        )
+        for each in rendered
+    ]
 
 
 def _original_copy(clip: Clip, path: Path) -> tuple[int, str]:
@@ -169,14 +220,9 @@ class _NewRendition:
 
 
 def _rendition_store(
-    name: str,
-    path: Path,
-    content_type: str,
-    extension: str,
-    *,
-    peaks: list[int] | None = None,
+    name: str, path: Path, content_type: str, extension: str, **fields
 ) -> _NewRendition:
-    """Put a rendition's file in storage under its digest."""
+    """Put a rendition's file in storage under its digest; `fields` are the row's."""
     with path.open("rb") as data:
         digest = hashlib.file_digest(data, "sha256").hexdigest()
     rendition = Rendition(
@@ -185,7 +231,7 @@ def _rendition_store(
         content_type=content_type,
         size_bytes=path.stat().st_size,
         digest=digest,
-        peaks=peaks,
+        **fields,
     )
     return _NewRendition(rendition=rendition, path=path)
 
@@ -208,6 +254,7 @@ def _ingest_finish(
     *,
     failure: str = "",
     facts: analysis.AudioFacts | None = None,
+    measured: _Measured | None = None,
     size: int | None = None,
     digest: str = "",
     renditions: list[_NewRendition] = (),
@@ -224,6 +271,12 @@ def _ingest_finish(
         clip.ingested_at = timezone.now()
         clip.ingest_starts = 0  # counts the starts that never finished
         clip.renditions.all().delete()
+        # A new start asked for meanwhile queued its own render: still owed.
+        clip.preview_owed = bool(
+            clip.preview_owed
+            and not failure
+            and clip.preview_start != measured.preview_start
+        )
         if failure:
             clip.status, clip.failure_reason = ClipStatus.FAILED, failure[:500]
             clip.save()
@@ -236,6 +289,9 @@ def _ingest_finish(
         clip.codec, clip.bit_rate = facts.codec, facts.bit_rate
         clip.sample_rate, clip.channels = facts.sample_rate, facts.channels
         clip.size_bytes, clip.audio_digest = size, digest
+        clip.loudness_lufs = measured.loudness.lufs
+        clip.true_peak_dbtp = measured.loudness.true_peak_dbtp
+        clip.loudest_start = measured.loudest_start
         clip.save()
         Rendition.objects.bulk_create(_renditions_held(clip, renditions))
     return clip

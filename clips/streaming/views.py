@@ -16,7 +16,7 @@ from clips import plays, selectors, services
 from clips.api.errors import json_error, method_not_allowed
 from clips.api.throttling import StreamThrottle
 from clips.files import storage
-from clips.models import Clip, ClipStatus, RenditionName
+from clips.models import Clip, ClipStatus, Rendition, RenditionName
 from clips.streaming import facts, metering, offload, ranges, relay
 from clips.streaming.facts import StoredAudio
 from clips.streaming.metering import stream_error
@@ -81,7 +81,7 @@ def clip_stream(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return method_not_allowed(request)
     audio_format = request.GET.get("format", FORMAT_PREVIEW)
-    known_format = audio_format in (FORMAT_PREVIEW, FORMAT_ORIGINAL)
+    known_format = audio_format in FORMATS
     keys = []
     if known_format:
         keys = facts.facts_keys(clip_id=pk, audio_format=audio_format)
@@ -117,9 +117,15 @@ def clip_stream(request: HttpRequest, pk: int) -> HttpResponse:
             return json_error(
                 400,
                 code="invalid",
-                detail=f"format must be {FORMAT_PREVIEW} or {FORMAT_ORIGINAL}.",
+                detail=f"format must be one of: {', '.join(FORMATS)}.",
             )
         stored = _stored_audio(clip, audio_format)
+        if stored is None and audio_format == FORMAT_OPUS:
+            return json_error(
+                404,
+                code="not_found",
+                detail="This clip has no Opus preview yet: use format=preview.",
+            )
         if stored is None:  # a remote clip not ingested yet
             return relay.stream_remote(request, clip, started=started)
         if clip.status == ClipStatus.READY and cache_up:
@@ -135,26 +141,26 @@ def clip_stream(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-# ?format=: the web preview (the default) or the audio as the curator gave it.
+# ?format=: the web preview as MP3 (the default) or Ogg Opus, or the audio as the
+# curator gave it.
 FORMAT_PREVIEW = RenditionName.PREVIEW.value
+FORMAT_OPUS = RenditionName.OPUS.value
 FORMAT_ORIGINAL = "original"
+FORMATS = (FORMAT_PREVIEW, FORMAT_OPUS, FORMAT_ORIGINAL)
 
 
 def _stored_audio(clip: Clip, audio_format: str) -> StoredAudio | None:
-    """What to send: the preview, else (not made yet) the original, from storage."""
+    """What to send: the preview, else (not made yet) the original, from storage;
+    the Opus preview or nothing."""
+    if audio_format == FORMAT_OPUS:
+        rendition = selectors.rendition_get(clip=clip, name=RenditionName.OPUS)
+        return _rendition_audio(clip, rendition) if rendition else None
     wanted = [RenditionName.ORIGINAL] if clip.is_remote else []
     if audio_format == FORMAT_PREVIEW:
         wanted.insert(0, RenditionName.PREVIEW)
     for name in wanted:
         if rendition := selectors.rendition_get(clip=clip, name=name):
-            return StoredAudio(
-                files=rendition.file.storage,
-                name=rendition.file.name,
-                content_type=rendition.content_type,
-                digest=rendition.digest,
-                size=rendition.size_bytes,
-                modified=clip.ingested_at,  # the ingest wrote it then
-            )
+            return _rendition_audio(clip, rendition)
     if clip.is_remote:
         return None
     # Once the ingest has read this very file (new audio makes the clip pending
@@ -167,6 +173,17 @@ def _stored_audio(clip: Clip, audio_format: str) -> StoredAudio | None:
         digest=clip.audio_digest or None,
         size=clip.size_bytes if ingested else None,
         modified=clip.ingested_at if ingested else None,
+    )
+
+
+def _rendition_audio(clip: Clip, rendition: Rendition) -> StoredAudio:
+    return StoredAudio(
+        files=rendition.file.storage,
+        name=rendition.file.name,
+        content_type=rendition.content_type,
+        digest=rendition.digest,
+        size=rendition.size_bytes,
+        modified=clip.ingested_at,  # the ingest wrote it then
     )
 
 

@@ -1,6 +1,7 @@
 """Template filters and tags for the listener's pages (and the admin's waveforms)."""
 
 from dataclasses import dataclass
+from typing import Any
 
 from django import template
 
@@ -43,18 +44,34 @@ def waveform(
     *,
     label: str,
     duration: float | None = None,
+    excerpt: Any = None,
     width: int | None = None,
     height: int | None = None,
+    input_id: str = "",
 ) -> dict:
     """A clip's waveform as inline SVG: the catalogue, the clip page and the admin.
 
     `duration` lets clips/waveform.js seek the clip's player by a click on it;
-    `width` and `height` size it where no stylesheet does (the admin).
+    `excerpt` (a preview rendition) marks the stretch the preview plays, so a click
+    seeks within it; `input_id` names the admin's field a click sets the preview's
+    start in instead; `width` and `height` size it where no stylesheet does.
     """
+    path = waveform_svg_path(peaks)
+    window = None
+    start = getattr(excerpt, "excerpt_start", None)
+    if path and duration and start is not None:
+        window = {
+            "start": start,
+            "duration": excerpt.excerpt_duration,
+            "x": path.width * start / duration,
+            "width": path.width * excerpt.excerpt_duration / duration,
+        }
     return {
-        "path": waveform_svg_path(peaks),
+        "path": path,
         "label": label,
         "duration": duration,
+        "window": window,
         "width": width,
         "height": height,
+        "input_id": input_id,
     }

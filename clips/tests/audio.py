@@ -2,9 +2,11 @@
 
 import io
 import math
+import wave
 from array import array
 
 import av
+import numpy as np
 
 # (container, encoder, sample rate): libopus takes 48 kHz only.
 FORMATS = {
@@ -51,3 +53,42 @@ def decoded(data: bytes) -> tuple[str, float]:
         stream = container.streams.audio[0]
         samples = sum(frame.samples for frame in container.decode(stream))
         return container.format.name, samples / stream.rate
+
+
+def sections(parts: list[tuple[float, float | None]], *, rate: int = 48_000) -> bytes:
+    """A stereo 16-bit WAV of consecutive parts, each (seconds, level): a chord of
+    220 and 330 Hz whose peak is `level` dBFS, or silence for None."""
+    chunks = []
+    for seconds, level in parts:
+        t = np.arange(round(seconds * rate)) / rate
+        if level is None:
+            chunks.append(np.zeros_like(t))
+            continue
+        chord = np.sin(2 * np.pi * 220 * t) + np.sin(2 * np.pi * 330 * t)
+        chunks.append(chord / np.abs(chord).max() * 10 ** (level / 20))
+    return wav_of(np.concatenate(chunks), rate=rate)
+
+
+def wav_of(mono: np.ndarray, *, rate: int = 48_000) -> bytes:
+    """A stereo 16-bit WAV with `mono` (-1..1) in both channels."""
+    pcm = (np.repeat(mono[:, None], 2, axis=1) * 32767).round().astype("<i2")
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(2)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(pcm.tobytes())
+    return out.getvalue()
+
+
+def samples_of(data: bytes) -> tuple[np.ndarray, int]:
+    """The decoded mono mix of `data` (float, -1..1) and its sample rate."""
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.audio[0]
+        mono = av.AudioResampler(format="flt", layout="mono", rate=stream.rate)
+        frames = [
+            mixed.to_ndarray().reshape(-1)
+            for frame in container.decode(stream)
+            for mixed in mono.resample(frame)
+        ]
+        return np.concatenate(frames), stream.rate

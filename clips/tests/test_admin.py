@@ -6,13 +6,14 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from clips.ingest import pipeline
 from clips.ingest.analysis import PEAKS_SUMMARY_BUCKETS
 from clips.models import Clip, Play, PlayTotal
-from clips.tests.audio import tone
+from clips.tests.audio import sections, tone
 from clips.tests.factories import (
     AUDIO_BYTES,
     LARGE_AUDIO_BYTES,
     ClipFactory,
     PlayFactory,
     PlayTotalFactory,
+    ingested_clip,
 )
 
 pytestmark = pytest.mark.django_db
@@ -111,9 +112,8 @@ def test_change_form_has_an_audio_preview_and_read_only_play_count(admin_client)
     clip = ClipFactory()
     PlayTotalFactory(clip=clip, play_count=7)
     response = admin_client.get(f"/admin/clips/clip/{clip.pk}/change/")
-    assert f'<audio controls preload="none" src="/api/v1/clips/{clip.pk}/stream">' in (
-        response.text
-    )
+    # Not ingested yet: the stream's default, the original.
+    assert f'<source src="/api/v1/clips/{clip.pk}/stream">' in response.text
     assert 'name="play_count"' not in response.text
     assert "7" in response.text
 
@@ -180,7 +180,7 @@ def test_the_admin_ingests_selected_clips_again(admin_client):
     assert "Ingest queued for 1 clip(s)." in response.content.decode()
     clip.refresh_from_db()
     assert (clip.status, clip.codec) == ("ready", "mp3")
-    assert clip.renditions.count() == 2
+    assert clip.renditions.count() == 3  # MP3 and Opus previews, waveform
 
 
 def waveform_strokes(page: str) -> list[int]:
@@ -206,3 +206,38 @@ def test_a_clip_not_ingested_says_its_waveform_comes_later(admin_client):
     page = admin_client.get(f"/admin/clips/clip/{clip.pk}/change/").content.decode()
     assert "Drawn once ingested." in page
     assert 'class="waveform"' not in page
+
+
+def test_the_change_page_shows_the_previews_and_takes_a_new_start(
+    admin_client, django_capture_on_commit_callbacks
+):
+    clip = ingested_clip(sections([(20, -30), (40, -6)]))
+    url = f"/admin/clips/clip/{clip.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert 'data-preview-input="id_preview_start"' in page  # a click sets it
+    assert "30 s from 20 s (the loudest stretch)" in page
+    assert re.search(r"opus: -16\.\d LUFS, true peak -\d+\.\d dBTP", page)
+    assert re.search(r"mp3: -1[56]\.\d LUFS", page)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            url, form(title=clip.title, duration=str(clip.duration), preview_start="5")
+        )
+    assert response.status_code == 302
+    page = admin_client.get(url).content.decode()
+    assert "30 s from 5 s (chosen)" in page
+
+
+def test_the_admin_renders_again_only_previews_today_s_settings_change(
+    admin_client, django_capture_on_commit_callbacks
+):
+    clips = [ingested_clip(sections([(8, -9)])) for _ in "ab"]
+    Clip.objects.filter(pk=clips[0].pk).update(preview_start=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            "/admin/clips/clip/",
+            {"action": "previews_render", "_selected_action": [c.pk for c in clips]},
+            follow=True,
+        )
+    assert "Previews to render again: 1 of 2 clip(s)" in response.content.decode()
+    excerpt = clips[0].renditions.get(name="opus")
+    assert (excerpt.excerpt_start, excerpt.excerpt_duration) == (2, 6)

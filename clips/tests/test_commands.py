@@ -33,6 +33,7 @@ def test_the_samples_get_previews_and_waveforms_and_stay_as_they_were():
         assert clip.duration_corrected_from is None
         assert {r.name for r in clip.renditions.all()} == {
             RenditionName.PREVIEW,
+            RenditionName.OPUS,
             RenditionName.WAVEFORM,
         }
 

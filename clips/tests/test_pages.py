@@ -17,12 +17,12 @@ from clips.tests.factories import ClipFactory, PlayFactory, PlayTotalFactory
 
 pytestmark = pytest.mark.django_db
 
-# COUNT(*) for the paginator, then one SELECT of the page's clips with their totals
-# and their waveform summaries.
-CATALOGUE_QUERIES = 2
-# The clip with its total, its PlayTotal row, plays and listeners grouped by day,
-# then distinct listeners over the 30 days, and its waveform.
-CLIP_PAGE_QUERIES = 5
+# COUNT(*) for the paginator, one SELECT of the page's clips with their totals and
+# their waveform summaries, one of their previews (the players' sources).
+CATALOGUE_QUERIES = 3
+# The clip with its total, its previews, its PlayTotal row, plays and listeners
+# grouped by day, then distinct listeners over the 30 days, and its waveform.
+CLIP_PAGE_QUERIES = 6
 
 
 def titles(response) -> list[str]:
@@ -179,6 +179,10 @@ def test_clip_page_draws_the_waveform_as_inline_svg(client):
     (path,) = re.findall(r'<svg class="waveform".*?<path d="([^"]+)"', page, re.S)
     assert path.count("M") == 800  # in full here
     assert 'data-duration="2.000"' in page  # what a click seeks by
+    # The whole clip is its preview: shaded all along, Opus offered first.
+    assert 'data-preview-start="0.000" data-preview-duration="2.000"' in page
+    opus = page.index('?format=opus" type="audio/ogg; codecs=&quot;opus&quot;"')
+    assert opus < page.index('?format=preview" type="audio/mpeg"')
 
 
 def test_a_clip_not_ingested_has_no_waveform_on_its_page(client):
@@ -211,3 +215,7 @@ def test_catalogue_draws_each_ingested_clip_s_waveform_from_its_row(
     assert len(paths) == 2
     assert all(path.count("M") == PEAKS_SUMMARY_BUCKETS for path in paths)
     assert 'data-duration="2.000"' in page  # what a click seeks by
+    # The whole clip is its preview: shaded all along, Opus offered first.
+    assert 'data-preview-start="0.000" data-preview-duration="2.000"' in page
+    opus = page.index('?format=opus" type="audio/ogg; codecs=&quot;opus&quot;"')
+    assert opus < page.index('?format=preview" type="audio/mpeg"')

@@ -6,10 +6,11 @@ from clips.tests.factories import ClipFactory, PlayTotalFactory
 
 pytestmark = pytest.mark.django_db
 
-# COUNT(*) for the paginator, then one SELECT joining each clip's play total.
-LIST_QUERIES = 2
-# One SELECT of the clip joined to its play total.
-DETAIL_QUERIES = 1
+# COUNT(*) for the paginator, one SELECT joining each clip's play total, one of the
+# page's previews (renditions).
+LIST_QUERIES = 3
+# One SELECT of the clip joined to its play total, one of its previews.
+DETAIL_QUERIES = 2
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ def test_deleting_a_clip_deletes_its_upload_and_renditions_after_the_commit(
 ):
     clip, kept = ingested_clip(), ingested_clip(tone("wav", seconds=3))
     doomed = files_of(clip)
-    assert len(doomed) == 3  # upload, preview, waveform
+    assert len(doomed) == 4  # upload, MP3 and Opus previews, waveform
     with django_capture_on_commit_callbacks(execute=False) as hooks:
         clip.delete()
     assert doomed <= stored(media_root)  # nothing yet: not committed
@@ -127,7 +127,7 @@ def test_a_storage_error_while_deleting_is_logged_and_the_deletion_stands(
     assert not Clip.objects.exists()
     assert stored(media_root) == files  # left over, nothing worse
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
-    assert len(errors) == 3  # upload, preview, waveform
+    assert len(errors) == 4  # upload, MP3 and Opus previews, waveform
     assert all("storage unreachable" in str(r.args) for r in errors)
 
 
@@ -149,7 +149,7 @@ def test_an_ingest_stores_again_a_shared_file_released_while_it_ran(
     monkeypatch.setattr(pipeline, "_ingest_finish", first_deleted_meanwhile)
     pipeline.clip_ingest(clip_id=second.pk)
     assert stored(media_root) == files_of(second)
-    assert len(files_of(second)) == 3
+    assert len(files_of(second)) == 4
 
 
 def test_an_ingest_overtaken_by_new_audio_leaves_no_file_behind(

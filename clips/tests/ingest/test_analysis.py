@@ -1,7 +1,9 @@
-"""clips.ingest.analysis: probe, preview and peaks of real audio made by the tests."""
+"""clips.ingest.analysis: probe, loudness, energy and peaks of real audio made by the
+tests; the previews of any source (clips.ingest.preview)."""
 
 import json
 import math
+import re
 import struct
 import subprocess
 import wave
@@ -9,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from clips.ingest import analysis
+from clips.ingest import analysis, preview
 from clips.tests.audio import FORMATS, decoded, tone
 from clips.tests.tools import require_tool
 
@@ -19,6 +21,9 @@ EXPECTED = {
     "ogg": ("ogg", "opus", "audio/ogg", 48_000),
     "flac": ("flac", "flac", "audio/flac", 44_100),
 }
+
+
+EBUR128 = ["-af", "ebur128=peak=true", "-f", "null", "-"]
 
 
 def tone_samples(*, seconds: float, rate: int) -> bytes:
@@ -55,19 +60,30 @@ def test_the_content_type_comes_from_the_bytes_not_the_name(tmp_path):
     assert facts.content_type == "audio/wav"
 
 
+def previewed_whole(source: Path, *, seconds: float, work: Path) -> list:
+    """The previews of a clip no longer than an excerpt: the whole of it."""
+    whole = preview.Excerpt(start=0, duration=seconds)
+    return preview.preview_render(
+        source, excerpt=whole, length=seconds, target_lufs=-16, work=work
+    )
+
+
 @pytest.mark.parametrize("extension", FORMATS)
-def test_the_preview_is_a_128_kbps_mp3_of_the_same_length(tmp_path, extension):
+def test_each_format_gets_both_previews_of_its_whole_length(tmp_path, extension):
+    """A clip shorter than the excerpt is previewed whole, from any container."""
     source = written(tmp_path, f"take.{extension}", tone(extension, seconds=3))
-    preview = tmp_path / "preview.mp3"
-    analysis.analyse(source, preview=preview)
-    container, seconds = decoded(preview.read_bytes())
-    assert container == "mp3"
-    assert seconds == pytest.approx(3, abs=0.06)  # plus the encoder's padding
-    assert preview.stat().st_size == pytest.approx(3 * 128_000 / 8, rel=0.1)
+    rendered = previewed_whole(source, seconds=3, work=tmp_path)
+    assert [each.format for each in rendered] == [preview.MP3, preview.OPUS]
+    for each in rendered:
+        container, seconds = decoded(each.path.read_bytes())
+        assert container == {"mp3": "mp3", "opus": "ogg"}[each.format.codec]
+        assert seconds == pytest.approx(3, abs=0.06)  # plus the encoder's padding
+    mp3 = rendered[0].path
+    assert mp3.stat().st_size == pytest.approx(3 * 128_000 / 8, rel=0.1)
 
 
 @pytest.mark.parametrize("rate", [22_050, 44_100])
-def test_a_plain_mono_wav_gets_its_preview(tmp_path, rate):
+def test_a_plain_mono_wav_gets_mono_previews(tmp_path, rate):
     """A WAV of no channel layout, as Python's wave module and most recorders
     write one: its preview failed with EINVAL once (resamplers in the wrong order)."""
     source = tmp_path / "plain.wav"
@@ -76,17 +92,44 @@ def test_a_plain_mono_wav_gets_its_preview(tmp_path, rate):
         out.setsampwidth(2)
         out.setframerate(rate)
         out.writeframes(tone_samples(seconds=2, rate=rate))
-    preview = tmp_path / "preview.mp3"
-    facts = analysis.analyse(source, preview=preview).facts
+    facts = analysis.analyse(source).facts
     assert (facts.sample_rate, facts.channels) == (rate, 1)
-    assert decoded(preview.read_bytes())[1] == pytest.approx(2, abs=0.06)
+    rendered = previewed_whole(source, seconds=2, work=tmp_path)
+    for each in rendered:
+        assert decoded(each.path.read_bytes())[1] == pytest.approx(2, abs=0.06)
+        assert analysis.analyse(each.path).facts.channels == 1
 
 
-def test_a_mono_source_gives_a_mono_preview(tmp_path):
-    source = written(tmp_path, "mono.flac", tone("flac", channels=1))
-    preview = tmp_path / "preview.mp3"
-    assert analysis.analyse(source, preview=preview).facts.channels == 1
-    assert analysis.analyse(preview).facts.channels == 1
+def test_loudness_is_measured_as_ffmpeg_measures_it(tmp_path):
+    """The same figures as ffmpeg's command line, from the ingest's one decode."""
+    path = written(tmp_path, "take.wav", tone("wav", seconds=3))
+    ffmpeg = require_tool("ffmpeg", "ffmpeg")
+    log = subprocess.run(
+        [ffmpeg, "-hide_banner", "-nostats", "-i", str(path), *EBUR128],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    summary = log[log.rindex("Summary:") :]
+    lufs = float(re.search(r"I:\s+(-?[0-9.]+) LUFS", summary).group(1))
+    peak = float(re.search(r"Peak:\s+(-?[0-9.]+) dBFS", summary).group(1))
+    loudness = analysis.analyse(path).loudness
+    assert loudness.lufs == pytest.approx(lufs, abs=0.1)
+    assert loudness.true_peak_dbtp == pytest.approx(peak, abs=0.1)
+
+
+def test_silence_has_no_loudness(tmp_path):
+    path = written(tmp_path, "silence.wav", tone("wav", amplitude=0))
+    loudness = analysis.analyse(path).loudness
+    assert (loudness.lufs, loudness.true_peak_dbtp) == (None, None)
+
+
+def test_the_energy_follows_the_audio_every_tenth_of_a_second(tmp_path):
+    path = written(tmp_path, "take.wav", tone("wav", seconds=2.5))
+    energy = analysis.analyse(path).energy
+    assert energy.size == 25
+    # A sine's mean square is half its peak's square.
+    assert energy == pytest.approx((16_000 / 32_768) ** 2 / 2, rel=0.01)
 
 
 def test_the_waveform_is_audiowaveform_json_with_a_fixed_number_of_buckets(tmp_path):
@@ -146,14 +189,12 @@ def two_hours_of_silence(tmp_path_factory) -> Path:
 
 
 def test_audio_whose_header_says_it_is_too_long_is_refused_before_decoding(
-    two_hours_of_silence, tmp_path
+    two_hours_of_silence,
 ):
-    preview = tmp_path / "preview.mp3"
     with pytest.raises(
         analysis.TooLong, match=r"^7200 s long: clips are limited to 3600 s\.$"
     ):
-        analysis.analyse(two_hours_of_silence, preview=preview, max_seconds=3600)
-    assert not preview.exists()  # refused before the preview was begun
+        analysis.analyse(two_hours_of_silence, max_seconds=3600)
 
 
 def test_decoding_stops_once_the_audio_passes_the_limit(tmp_path):
@@ -161,4 +202,4 @@ def test_decoding_stops_once_the_audio_passes_the_limit(tmp_path):
     path = written(tmp_path, "take.wav", tone("wav", seconds=3))
     refused = r"^Longer: clips are limited to 2 s\.$"
     with pytest.raises(analysis.TooLong, match=refused):
-        analysis.analyse(path, preview=tmp_path / "preview.mp3", max_seconds=2)
+        analysis.analyse(path, max_seconds=2)

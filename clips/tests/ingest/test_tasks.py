@@ -214,7 +214,7 @@ def test_an_edit_that_keeps_the_audio_keeps_its_status(
     clip.refresh_from_db()
     assert clip.ingested_at == ingested_at  # not ingested again
     assert clip.status == ClipStatus.READY
-    assert clip.renditions.count() == 2
+    assert clip.renditions.count() == 3  # MP3 and Opus previews, waveform
 
 
 def test_a_form_opened_before_the_ingest_finished_does_not_undo_it():
@@ -230,7 +230,7 @@ def test_a_form_opened_before_the_ingest_finished_does_not_undo_it():
     assert clip.title == "Renamed"
     assert (clip.status, clip.codec, clip.duration) == ("ready", "pcm_s16le", 2.0)
     assert clip.duration_corrected_from == 60
-    assert clip.renditions.count() == 2
+    assert clip.renditions.count() == 3  # MP3 and Opus previews, waveform
 
 
 def test_a_clip_deleted_before_its_ingest_is_skipped():

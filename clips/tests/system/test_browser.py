@@ -224,6 +224,9 @@ def test_a_click_on_a_waveform_seeks_its_player(browser, live_server):
         assert state["error"] is None, page
         assert not state["paused"], page
         assert state["time"] < 11, page  # seeked to about 9 s, not played there
+        # Chromium plays Ogg Opus: the first of the player's sources.
+        source = browser.execute_script("return arguments[0].currentSrc", audio)
+        assert source.endswith(f"/clips/{clip.pk}/stream?format=opus"), page
 
 
 # A page on http://localhost:port calls the API on http://127.0.0.1:port: another
