@@ -4,7 +4,6 @@ import datetime
 import json
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import (
     Count,
@@ -22,7 +21,7 @@ from django.utils import timezone
 
 from clips import caching
 from clips.files import storage
-from clips.ingest import preview
+from clips.ingest import pipeline
 from clips.models import Clip, ClipStatus, PlayTotal, Rendition, RenditionName
 
 STATS_DAYS = 30
@@ -200,23 +199,14 @@ def clips_previews_stale(*, clips: QuerySet[Clip] | None = None) -> list[int]:
             "pk", "audio_digest", "duration", "preview_start", "loudest_start", *made
         )
     )
-    formats = {each.name: each for each in preview.FORMATS}
     stale = []
     for pk, digest, duration, start, loudest, *recipes in rows.iterator(2000):
-        excerpt = preview.excerpt_of(
+        wanted = pipeline.previews_wanted(
+            audio_digest=digest,
             length=duration,
-            start=start if start is not None else (loudest or 0.0),
-            seconds=settings.CLIPS_PREVIEW_SECONDS,
+            preview_start=start,
+            loudest_start=loudest,
         )
-        wanted = [
-            preview.recipe(
-                audio_digest=digest,
-                excerpt=excerpt,
-                target_lufs=settings.CLIPS_PREVIEW_LUFS,
-                format=formats[name],
-            )
-            for name in PREVIEWS
-        ]
-        if loudest is None or recipes != wanted:
+        if loudest is None or recipes != [wanted.recipes[name] for name in PREVIEWS]:
             stale.append(pk)
     return stale

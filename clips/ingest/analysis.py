@@ -127,12 +127,7 @@ def _analyse(container, source: Path, max_seconds: float) -> Analysis:
         raise TooLong(declared, limit=max_seconds)
     peaks = _Peaks(energy_block=max(1, round(rate * ENERGY_BLOCK_SECONDS)))
     mono = av.AudioResampler(format="s16", layout="mono", rate=rate)
-    meter = Meter(
-        rate=rate,
-        layout=stream.layout.name,
-        format=stream.format.name,
-        time_base=stream.time_base,
-    )
+    meter = Meter.of_stream(stream)
     samples, max_samples = 0, max_seconds * rate
     for frame in container.decode(stream):
         samples += frame.samples

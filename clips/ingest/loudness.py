@@ -44,6 +44,16 @@ class Meter:
         self._graph.configure()
         self._last: dict[str, str] = {}
 
+    @classmethod
+    def of_stream(cls, stream: av.audio.stream.AudioStream) -> "Meter":
+        """A meter for the frames decoded from `stream`."""
+        return cls(
+            rate=stream.rate,
+            layout=stream.layout.name,
+            format=stream.format.name,
+            time_base=stream.time_base,
+        )
+
     def add(self, frame: av.AudioFrame | None) -> None:
         """Measure `frame`; None ends the measure."""
         self._graph.push(frame)
@@ -69,12 +79,7 @@ def loudness_of(path: Path) -> Loudness:
     """Decode the audio file at `path` and measure it."""
     with av.open(str(path)) as container:
         stream = container.streams.audio[0]
-        meter = Meter(
-            rate=stream.rate,
-            layout=stream.layout.name,
-            format=stream.format.name,
-            time_base=stream.time_base,
-        )
+        meter = Meter.of_stream(stream)
         for frame in container.decode(stream):
             meter.add(frame)
         return meter.loudness()

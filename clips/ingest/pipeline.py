@@ -69,12 +69,14 @@ def clip_ingest(*, clip_id: int) -> Clip | None:
             block_seconds=analysis.ENERGY_BLOCK_SECONDS,
             seconds=settings.CLIPS_PREVIEW_SECONDS,
         )
-        renditions = _previews_render(
-            original,
-            work,
+        wanted = previews_wanted(
             audio_digest=digest,
             length=facts.duration,
-            start=loudest if clip.preview_start is None else clip.preview_start,
+            preview_start=clip.preview_start,
+            loudest_start=loudest,
+        )
+        renditions = _previews_render(
+            original, work, wanted=wanted, length=facts.duration
         )
         renditions.append(
             _rendition_store(
@@ -141,16 +143,50 @@ class _Measured:
     preview_start: float | None  # the curator's start the previews were made from
 
 
-def _previews_render(
-    original: Path, work: Path, *, audio_digest: str, length: float, start: float
-) -> list["_NewRendition"]:
-    """The previews of the excerpt from `start`, stored, each with its recipe."""
+@dataclass(frozen=True)
+class PreviewsWanted:
+    excerpt: preview.Excerpt
+    target_lufs: float
+    recipes: dict[str, str]  # by format name: clips.ingest.preview.recipe
+
+
+def previews_wanted(
+    *,
+    audio_digest: str,
+    length: float,
+    preview_start: float | None,
+    loudest_start: float | None,
+) -> PreviewsWanted:
+    """The previews today's settings make of this audio: from the curator's start,
+    else its loudest stretch."""
+    start = preview_start if preview_start is not None else (loudest_start or 0.0)
     excerpt = preview.excerpt_of(
         length=length, start=start, seconds=settings.CLIPS_PREVIEW_SECONDS
     )
     target = settings.CLIPS_PREVIEW_LUFS
+    recipes = {
+        each.name: preview.recipe(
+            audio_digest=audio_digest,
+            excerpt=excerpt,
+            target_lufs=target,
+            format=each,
+        )
+        for each in preview.FORMATS
+    }
+    return PreviewsWanted(excerpt=excerpt, target_lufs=target, recipes=recipes)
+
+
+def _previews_render(
+    original: Path, work: Path, *, wanted: PreviewsWanted, length: float
+) -> list["_NewRendition"]:
+    """The previews `wanted`, rendered and stored, each with its recipe."""
+    excerpt = wanted.excerpt
     rendered = preview.preview_render(
-        original, excerpt=excerpt, length=length, target_lufs=target, work=work
+        original,
+        excerpt=excerpt,
+        length=length,
+        target_lufs=wanted.target_lufs,
+        work=work,
     )
     return [
         _rendition_store(
@@ -164,12 +200,7 @@ def _previews_render(
             excerpt_duration=excerpt.duration,
             loudness_lufs=each.loudness.lufs,
             true_peak_dbtp=each.loudness.true_peak_dbtp,
-            recipe=preview.recipe(
-                audio_digest=audio_digest,
-                excerpt=excerpt,
-                target_lufs=target,
-                format=each.format,
-            ),
+            recipe=wanted.recipes[each.format.name],
         )
         for each in rendered
     ]
