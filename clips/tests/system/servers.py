@@ -330,7 +330,18 @@ def gunicorn(
         log=workdir / f"gunicorn-{port}.log",
         group=group,
     ) as app:
+        # The master opens its control socket once it has spawned the workers, and
+        # a preloaded app's worker answers before that: wait for the master's last
+        # start-up line, so that none falls among what a test reads of the log.
+        _wait_until_ready(
+            app,
+            lambda: any(line in app.error_text() for line in _GUNICORN_STARTED),
+            within=30,
+        )
         yield app
+
+
+_GUNICORN_STARTED = ("Control socket listening at", "Failed to start control socket")
 
 
 @contextmanager
