@@ -199,7 +199,16 @@ class PreviewSerializer(serializers.Serializer):
     duration = serializers.FloatField()
     chosen_by = serializers.ChoiceField(
         choices=["curator", "loudness"],
-        help_text="curator: preview_start; loudness: the clip's loudest stretch.",
+        help_text=(
+            "What chose the start of the previews served: curator (preview_start) "
+            "or loudness (the clip's loudest stretch)."
+        ),
+    )
+    rendering = serializers.BooleanField(
+        help_text=(
+            "True while previews for a newer start or setting are being made; "
+            "until then start, duration and chosen_by describe the ones served."
+        )
     )
 
 
@@ -273,10 +282,14 @@ class ClipSerializer(serializers.ModelSerializer):
         made = next(iter(self._previews(clip)), None)
         if made is None or made.excerpt_start is None:
             return None
+        # From the files served, not from today's choice: a new start is not
+        # the preview's until its render is done.
+        loudest = made.excerpt_start == (clip.loudest_start or 0.0)
         return {
             "start": made.excerpt_start,
             "duration": made.excerpt_duration,
-            "chosen_by": "loudness" if clip.preview_start is None else "curator",
+            "chosen_by": "loudness" if loudest else "curator",
+            "rendering": clip.preview_owed,
         }
 
     @extend_schema_field(RenditionSerializer(many=True))

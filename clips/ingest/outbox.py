@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from clips.models import Clip, ClipStatus
@@ -47,10 +47,7 @@ def clip_started(*, clip_id: int) -> bool:
     hopeless = clips.filter(ingest_starts__gt=settings.CLIPS_INGEST_MAX_STARTS)
     if not hopeless.exists():
         return True
-    hopeless.filter(status=ClipStatus.READY).update(preview_owed=False)
-    if hopeless.filter(status=ClipStatus.PENDING).update(
-        status=ClipStatus.FAILED, failure_reason=_hopeless_reason(), ingested_at=now
-    ):
+    if _give_up(hopeless, now=now):
         logger.warning("Ingest given up for clip %s: it stops the worker", clip_id)
     return False
 
@@ -59,6 +56,15 @@ def clip_start_ended(*, clip_id: int) -> None:
     """This clip's ingest ended without dying (to be retried): its starts so far
     did not stop the worker."""
     Clip.objects.filter(pk=clip_id).update(ingest_starts=0)
+
+
+def _give_up(hopeless: QuerySet[Clip], *, now: datetime.datetime) -> int:
+    """Stop ingesting these clips: a ready one keeps the previews it has, a pending
+    one fails. How many failed."""
+    hopeless.filter(status=ClipStatus.READY).update(preview_owed=False)
+    return hopeless.filter(status=ClipStatus.PENDING).update(
+        status=ClipStatus.FAILED, failure_reason=_hopeless_reason(), ingested_at=now
+    )
 
 
 def _hopeless_reason() -> str:
@@ -90,11 +96,7 @@ def clips_owed(*, now: datetime.datetime | None = None) -> list[int]:
         ingest_starts__gte=settings.CLIPS_INGEST_MAX_STARTS,
         ingest_started_at__lt=dead_start,
     )
-    hopeless.filter(status=ClipStatus.READY).update(preview_owed=False)
-    failed = hopeless.update(
-        status=ClipStatus.FAILED, failure_reason=_hopeless_reason(), ingested_at=now
-    )
-    if failed:
+    if failed := _give_up(hopeless, now=now):
         logger.warning("Ingest given up for %d clip(s) that stop the worker", failed)
     never_queued = Q(
         ingest_queued_at__isnull=True,

@@ -21,7 +21,12 @@ def clip():
 def test_a_clip_lists_its_previews_and_its_loudness(client, clip):
     body = client.get(f"{LIST_URL}/{clip.pk}").json()
     assert body["preview_start"] is None
-    assert body["preview"] == {"start": 40.0, "duration": 30.0, "chosen_by": "loudness"}
+    assert body["preview"] == {
+        "start": 40.0,
+        "duration": 30.0,
+        "chosen_by": "loudness",
+        "rendering": False,
+    }
     assert body["loudness_lufs"] == clip.loudness_lufs < -5  # a chord at -6 dBFS
     assert body["true_peak_dbtp"] == clip.true_peak_dbtp
     opus, mp3 = body["renditions"]
@@ -80,7 +85,12 @@ def test_a_curator_sets_the_start_and_the_previews_are_rendered_again(
     clip.refresh_from_db()
     assert (clip.preview_start, clip.preview_owed) == (12.5, False)
     body = curator_client.get(f"{LIST_URL}/{clip.pk}").json()
-    assert body["preview"] == {"start": 12.5, "duration": 30.0, "chosen_by": "curator"}
+    assert body["preview"] == {
+        "start": 12.5,
+        "duration": 30.0,
+        "chosen_by": "curator",
+        "rendering": False,
+    }
     with django_capture_on_commit_callbacks(execute=True):
         curator_client.patch(
             f"{LIST_URL}/{clip.pk}",
@@ -88,7 +98,27 @@ def test_a_curator_sets_the_start_and_the_previews_are_rendered_again(
             content_type="application/json",
         )
     body = curator_client.get(f"{LIST_URL}/{clip.pk}").json()
-    assert body["preview"] == {"start": 40.0, "duration": 30.0, "chosen_by": "loudness"}
+    assert body["preview"] == {
+        "start": 40.0,
+        "duration": 30.0,
+        "chosen_by": "loudness",
+        "rendering": False,
+    }
+
+
+def test_until_its_render_is_done_the_preview_is_the_one_served(curator_client, clip):
+    response = curator_client.patch(
+        f"{LIST_URL}/{clip.pk}",
+        {"preview_start": 12.5},
+        content_type="application/json",
+    )  # the render is queued on commit, which this test never reaches
+    assert response.json()["preview_start"] == 12.5
+    assert response.json()["preview"] == {
+        "start": 40.0,
+        "duration": 30.0,
+        "chosen_by": "loudness",
+        "rendering": True,
+    }
 
 
 def test_a_title_change_renders_nothing(
