@@ -31,7 +31,7 @@ from django.utils import timezone
 from rest_framework.throttling import BaseThrottle
 
 from clips import caching, metrics
-from clips.models import AddressWindow, Clip, Listen, ListenerKey, Play, PlayTotal
+from clips.models import AddressWindow, Clip, Listen, ListenerKey, Play
 
 # A response that starts at byte 0 but carries fewer bytes than this (and not the
 # whole file) only probes: Safari's "bytes=0-1", a player sniffing the header.
@@ -264,12 +264,10 @@ play AS (
     SELECT clip_id, %(listener)s, %(now)s FROM {counts}
 ),
 summed AS (
-    INSERT INTO {PlayTotal._meta.db_table} AS total
-        (clip_id, play_count, last_played_at)
-    SELECT clip_id, 1, %(now)s FROM {counts}
-    ON CONFLICT (clip_id) DO UPDATE
-    SET play_count = total.play_count + 1, last_played_at = EXCLUDED.last_played_at
-    RETURNING clip_id
+    UPDATE {Clip._meta.db_table}
+    SET play_count = play_count + 1, last_played_at = %(now)s
+    WHERE id IN (SELECT clip_id FROM {counts})
+    RETURNING id
 )
 SELECT EXISTS (SELECT 1 FROM claim), EXISTS (SELECT 1 FROM summed),
     -- The window already open: the statement's snapshot has the row as it was.
@@ -299,8 +297,7 @@ def _play_record_portable(
             cursor.execute(_ADDRESS_CLAIM_SQL, params)
             if cursor.fetchone() is None:
                 return True, False, None
-    total, _ = PlayTotal.objects.get_or_create(clip_id=clip_id)
-    PlayTotal.objects.filter(pk=total.pk).update(
+    Clip.objects.filter(pk=clip_id).update(
         play_count=F("play_count") + 1, last_played_at=now
     )
     Play.objects.create(clip_id=clip_id, listener=params["listener"], played_at=now)

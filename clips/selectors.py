@@ -7,28 +7,24 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import (
     Count,
-    F,
     JSONField,
     OuterRef,
     Prefetch,
-    Q,
     QuerySet,
     Subquery,
-    Value,
 )
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from clips import caching
+from clips.catalogue import search as catalogue_search
 from clips.files import storage
 from clips.ingest import pipeline
-from clips.models import Clip, ClipStatus, PlayTotal, Rendition, RenditionName
+from clips.models import Clip, ClipStatus, Rendition, RenditionName
 
 STATS_DAYS = 30
 # The renditions a listener's player chooses from.
 PREVIEWS = (RenditionName.PREVIEW, RenditionName.OPUS)
-# A listener's search is a few words; more would only make a slower query.
-SEARCH_MAX_TERMS = 8
 
 
 @dataclass(frozen=True)
@@ -57,17 +53,14 @@ def sees_every_clip(user: AbstractBaseUser | AnonymousUser | None) -> bool:
 def clip_queryset(
     user: AbstractBaseUser | AnonymousUser | None = None,
 ) -> QuerySet[Clip]:
-    """The clips `user` may see, with play_count and last_played_at, in one query.
+    """The clips `user` may see.
 
     No user means every clip (admin, commands, services). Each clip's previews
     come in `previews` (one more query for a page of them), Opus first: a player
     takes the first it can play.
     """
     return _visible(
-        Clip.objects.annotate(
-            play_count=Coalesce(F("play_total__play_count"), Value(0)),
-            last_played_at=F("play_total__last_played_at"),
-        ).prefetch_related(
+        Clip.objects.prefetch_related(
             Prefetch(
                 "renditions",
                 queryset=Rendition.objects.filter(name__in=PREVIEWS)
@@ -91,10 +84,10 @@ def _visible(
 def clip_browse(
     *, user: AbstractBaseUser | AnonymousUser, search: str = "", genre: str = ""
 ) -> QuerySet[Clip]:
-    """The listener's catalogue: every word of `search` in title or description."""
-    clips = clip_queryset(user)
-    for term in search.split()[:SEARCH_MAX_TERMS]:
-        clips = clips.filter(Q(title__icontains=term) | Q(description__icontains=term))
+    """The listener's catalogue: the clips matching `search` (clips.catalogue.search,
+    ranked on PostgreSQL), of `genre` if given. Unordered: clips.catalogue.pages
+    orders a page."""
+    clips = catalogue_search.search(clip_queryset(user), search)
     if genre:
         clips = clips.filter(genre=genre)
     return clips
@@ -106,7 +99,10 @@ def clip_stats(*, clip: Clip, days: int = STATS_DAYS) -> ClipStats:
     Days run oldest first. Plays counted before listeners were told apart have
     no listener and add to plays only.
     """
-    total = PlayTotal.objects.filter(clip=clip).first()
+    # As counted now: `clip` may have been read before a play.
+    play_count, last_played_at = Clip.objects.values_list(
+        "play_count", "last_played_at"
+    ).get(pk=clip.pk)
     today = timezone.now().date()
     first_day = today - datetime.timedelta(days=days - 1)
     recent = clip.plays.filter(played_at__date__gte=first_day)
@@ -119,8 +115,8 @@ def clip_stats(*, clip: Clip, days: int = STATS_DAYS) -> ClipStats:
     no_plays = {"plays": 0, "listeners": 0}
     return ClipStats(
         clip_id=clip.pk,
-        play_count=total.play_count if total else 0,
-        last_played_at=total.last_played_at if total else None,
+        play_count=play_count,
+        last_played_at=last_played_at,
         listeners=recent.aggregate(n=Count("listener", distinct=True))["n"],
         plays_per_day=[
             DailyPlays(

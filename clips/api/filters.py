@@ -1,16 +1,18 @@
-"""The catalogue's query parameters: validated first, then read by the filters."""
+"""The catalogue's query parameters, validated first, and its pages."""
 
 from typing import Any
 
 import django_filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema_field
-from rest_framework import serializers
-from rest_framework.filters import SearchFilter
-from rest_framework.pagination import PageNumberPagination
+from rest_framework import exceptions, serializers
+from rest_framework.pagination import BasePagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from clips.api.serializers import IntegerField, NumberField, OneValueEach, TextField
+from clips.catalogue import pages
 from clips.models import MAX_DURATION_SECONDS, Clip, ClipStatus, Genre
-from clips.selectors import SEARCH_MAX_TERMS
 
 MAX_PAGE_SIZE = 100
 SEARCH_MAX_LENGTH = 200
@@ -33,21 +35,72 @@ class ClipFilter(django_filters.FilterSet):
         fields = ["genre", "status"]
 
 
-class ClipSearchFilter(SearchFilter):
-    """Search on a few short terms, so a long query stays a small query."""
+class ClipPagination(BasePagination):
+    """Numbered pages for the first clips (`?page=N`), a keyset cursor in `next`
+    and `previous` (clips.catalogue.pages); `count` exact up to
+    EXACT_COUNT_MAX, estimated above and flagged so."""
 
-    max_terms = SEARCH_MAX_TERMS
-    max_term_length = 100
-
-    def get_search_terms(self, request):
-        terms = super().get_search_terms(request)
-        return [term[: self.max_term_length] for term in terms[: self.max_terms]]
-
-
-class ClipPagination(PageNumberPagination):
     page_size = 20
-    page_size_query_param = "page_size"
-    max_page_size = MAX_PAGE_SIZE
+
+    def paginate_queryset(self, queryset, request: Request, view=None) -> list:
+        query = view.list_query
+        try:
+            self.page = pages.page_get(
+                queryset,
+                pages.Order.of(query.get("ordering"), queryset),
+                size=query.get("page_size", self.page_size),
+                number=query.get("page"),
+                cursor=query.get("cursor"),
+            )
+        except pages.PastTheLast as error:
+            raise exceptions.NotFound(str(error)) from error
+        except pages.PageError as error:
+            raise exceptions.ValidationError({error.parameter: [str(error)]}) from error
+        self.request = request
+        return self.page.clips
+
+    def get_paginated_response(self, data) -> Response:
+        return Response(
+            {
+                "count": self.page.count,
+                "count_estimated": self.page.count_estimated,
+                "next": self._link(self.page.next),
+                "previous": self._link(self.page.previous),
+                "results": data,
+            }
+        )
+
+    def _link(self, cursor: str | None) -> str | None:
+        if cursor is None:
+            return None
+        url = remove_query_param(self.request.build_absolute_uri(), "page")
+        return replace_query_param(url, "cursor", cursor)
+
+    def get_schema_operation_parameters(self, view) -> list:
+        return []  # ClipListQuery states page, page_size and cursor
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        link = {"type": "string", "format": "uri", "nullable": True}
+        return {
+            "type": "object",
+            "required": ["count", "count_estimated", "next", "previous", "results"],
+            "properties": {
+                "count": {
+                    "type": "integer",
+                    "description": (
+                        f"Clips that match: exact up to {pages.EXACT_COUNT_MAX}, "
+                        "the database's estimate above (count_estimated)."
+                    ),
+                },
+                "count_estimated": {
+                    "type": "boolean",
+                    "description": "True when count is an estimate.",
+                },
+                "next": {**link, "description": "The next page (a cursor)."},
+                "previous": {**link, "description": "The previous page (a cursor)."},
+                "results": schema,
+            },
+        }
 
 
 @extend_schema_field(ORDERING_SCHEMA)
@@ -73,7 +126,18 @@ class ClipListQuery(OneValueEach, serializers.Serializer):
     `ordering=nonsense`, `page=1&page=2`) and answer something else than was asked.
     """
 
-    page = IntegerField(required=False, min_value=1, help_text="Page number.")
+    page = IntegerField(
+        required=False,
+        min_value=1,
+        help_text=(
+            f"Page number, for the first {pages.MAX_OFFSET} clips; deeper is a 400: "
+            "follow next, which carries a cursor."
+        ),
+    )
+    cursor = serializers.CharField(
+        required=False,
+        help_text="Where a page starts: as next and previous give it (opaque).",
+    )
     page_size = IntegerField(
         required=False,
         min_value=1,
@@ -99,11 +163,19 @@ class ClipListQuery(OneValueEach, serializers.Serializer):
         allow_blank=True,
         max_length=SEARCH_MAX_LENGTH,
         help_text=(
-            f"Words to find in title or description (all of them; the first "
-            f"{SEARCH_MAX_TERMS} count)."
+            'Words to find in title or description: all of them, "a phrase", '
+            "-word for none with it, or between alternatives; the last word also "
+            "as the start of one. Ranked by relevance unless ordering is given."
         ),
     )
     ordering = OrderingField(required=False)
+
+    def validate(self, attrs: dict) -> dict:
+        if "page" in attrs and "cursor" in attrs:
+            raise serializers.ValidationError(
+                {"cursor": ["Give page or cursor, not both."]}
+            )
+        return attrs
 
 
 # `ordering` as ClipListQuery takes it: one parameter, keys joined by commas.

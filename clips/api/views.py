@@ -10,18 +10,15 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from clips import caching, selectors, services
 from clips.api.filters import (
-    ORDERING_FIELDS,
     ORDERING_PARAMETER,
     ClipFilter,
     ClipListQuery,
     ClipPagination,
-    ClipSearchFilter,
 )
 from clips.api.schema import (
     ERROR_HEADERS,
@@ -49,8 +46,9 @@ class WaveformNotReady(exceptions.APIException):
 
 @extend_schema_view(
     list=extend_schema(
-        description="Clips, newest first: paginated, filterable, searchable. "
-        "A parameter given twice, empty or out of range is a 400.",
+        description="Clips, newest first (a search: the most relevant first): "
+        "paginated, filterable, searchable. A parameter given twice, empty or out "
+        "of range is a 400.",
         parameters=[ClipListQuery, ORDERING_PARAMETER, *ERROR_HEADERS],
         responses={
             200: ClipSerializer(many=True),
@@ -81,17 +79,21 @@ class ClipViewSet(
     lookup_value_regex = "[0-9]+"
     pagination_class = ClipPagination
     throttle_classes = [ClipWriteThrottle]
-    filter_backends = [DjangoFilterBackend, ClipSearchFilter, OrderingFilter]
+    # Search and order are the catalogue's (clips.catalogue), read by
+    # clip_browse() and ClipPagination.
+    filter_backends = [DjangoFilterBackend]
     filterset_class = ClipFilter
-    search_fields = ["title", "description"]
-    ordering_fields = ORDERING_FIELDS
-    ordering = ["-created_at", "-id"]
 
     def get_queryset(self):
+        if self.action == "list":
+            search = getattr(self, "list_query", {}).get("search", "")
+            return selectors.clip_browse(user=self.request.user, search=search)
         return selectors.clip_queryset(self.request.user)
 
     def list(self, request: Request, *args, **kwargs) -> Response:
-        ClipListQuery(data=request.query_params).is_valid(raise_exception=True)
+        query = ClipListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        self.list_query = query.validated_data
         page = functools.partial(super().list, request, *args, **kwargs)
         return caching.catalogue_cached(request, page)
 

@@ -5,7 +5,7 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from clips.ingest import pipeline
-from clips.models import Clip, ClipStatus, Genre, Play, PlayTotal
+from clips.models import Clip, ClipStatus, Genre, Play
 from clips.tests.audio import tone
 
 # A recognisable byte pattern, so a test can tell which bytes a range returned.
@@ -40,15 +40,6 @@ class RemoteClipFactory(ClipFactory):
     audio_url = "https://audio.example.com/clip.wav"
     content_type = ""
     size_bytes = None
-
-
-class PlayTotalFactory(DjangoModelFactory):
-    class Meta:
-        model = PlayTotal
-
-    clip = factory.SubFactory(ClipFactory)
-    play_count = 0
-    last_played_at = None
 
 
 class PlayFactory(DjangoModelFactory):

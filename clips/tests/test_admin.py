@@ -5,14 +5,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from clips.ingest import pipeline
 from clips.ingest.analysis import PEAKS_SUMMARY_BUCKETS
-from clips.models import Clip, Play, PlayTotal
+from clips.models import Clip, Play
 from clips.tests.audio import sections, tone
 from clips.tests.factories import (
     AUDIO_BYTES,
     LARGE_AUDIO_BYTES,
     ClipFactory,
     PlayFactory,
-    PlayTotalFactory,
     ingested_clip,
 )
 
@@ -32,7 +31,7 @@ def form(**overrides) -> dict:
 
 
 def test_changelist_shows_play_counts_and_filters_by_genre(admin_client):
-    PlayTotalFactory(clip=ClipFactory(title="Loved", genre="jazz"), play_count=42)
+    ClipFactory(title="Loved", genre="jazz", play_count=42)
     ClipFactory(title="Calm", genre="ambient")
     response = admin_client.get("/admin/clips/clip/", {"genre__exact": "jazz"})
     assert response.status_code == 200
@@ -110,7 +109,7 @@ def test_an_upload_the_disk_cannot_take_is_an_error_on_the_add_page(
 
 def test_change_form_has_an_audio_preview_and_read_only_play_count(admin_client):
     clip = ClipFactory()
-    PlayTotalFactory(clip=clip, play_count=7)
+    Clip.objects.filter(pk=clip.pk).update(play_count=7)
     response = admin_client.get(f"/admin/clips/clip/{clip.pk}/change/")
     # Not ingested yet: the stream's default, the original.
     assert f'<source src="/api/v1/clips/{clip.pk}/stream">' in response.text
@@ -120,19 +119,19 @@ def test_change_form_has_an_audio_preview_and_read_only_play_count(admin_client)
 
 def test_saving_in_the_admin_keeps_the_play_count(admin_client):
     clip = ClipFactory(title="Old")
-    PlayTotalFactory(clip=clip, play_count=7)
+    Clip.objects.filter(pk=clip.pk).update(play_count=7)
     response = admin_client.post(
         f"/admin/clips/clip/{clip.pk}/change/", form(title="New")
     )
     assert response.status_code == 302
     clip.refresh_from_db()
     assert clip.title == "New"
-    assert clip.play_total.play_count == 7
+    assert clip.play_count == 7
 
 
 def test_deleting_a_clip_summarises_its_plays_and_removes_its_statistics(admin_client):
     clip = ClipFactory(title="Gone")
-    PlayTotalFactory(clip=clip, play_count=3)
+    Clip.objects.filter(pk=clip.pk).update(play_count=3)
     PlayFactory.create_batch(3, clip=clip)
     url = f"/admin/clips/clip/{clip.pk}/delete/"
     page = admin_client.get(url)
@@ -142,7 +141,6 @@ def test_deleting_a_clip_summarises_its_plays_and_removes_its_statistics(admin_c
     assert response.status_code == 302
     assert not Clip.objects.exists()
     assert not Play.objects.exists()
-    assert not PlayTotal.objects.exists()
 
 
 def test_an_upload_in_the_admin_is_ingested_and_its_facts_shown(
