@@ -8,6 +8,7 @@ from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
 from clips import selectors, services, tasks
+from clips.catalogue import pages, search
 from clips.files import storage
 from clips.models import Clip, Play
 from clips.templatetags.clips_format import waveform
@@ -51,7 +52,14 @@ class ClipAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_filter = ["status", "genre", "created_at"]
+    # The catalogue's search, count and page limits (clips.catalogue): a million
+    # clips are a change list of milliseconds.
     search_fields = ["title", "description"]
+    search_help_text = (
+        'Words in the title or description: "a phrase", -word for none with it.'
+    )
+    show_full_result_count = False
+    paginator = pages.EstimatingPaginator
     readonly_fields = [
         "audio_preview",
         "waveform",
@@ -97,6 +105,11 @@ class ClipAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Clip]:
         return selectors.with_waveform_peaks(selectors.clip_queryset())
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Clip], search_term: str
+    ) -> tuple[QuerySet[Clip], bool]:
+        return search.search(queryset, search_term), False
 
     def save_model(self, request: HttpRequest, obj: Clip, form, change: bool) -> None:
         services.clip_save(clip=obj)
@@ -155,14 +168,6 @@ class ClipAdmin(admin.ModelAdmin):
             Play._meta.verbose_name_plural: plays,
         }
         return to_delete, model_count, perms_needed, []
-
-    @admin.display(ordering="play_count")
-    def play_count(self, clip: Clip) -> int:
-        return clip.play_count
-
-    @admin.display(ordering="last_played_at")
-    def last_played_at(self, clip: Clip):
-        return clip.last_played_at
 
     @admin.display(description=f"Listeners, last {selectors.STATS_DAYS} days")
     def listeners(self, clip: Clip) -> int | str:

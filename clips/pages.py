@@ -6,12 +6,12 @@ Plain Django views, not DRF: they render templates, not representations.
 from dataclasses import dataclass
 
 from django import forms
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.defaultfilters import pluralize
 
 from clips import selectors
+from clips.catalogue import pages
 from clips.models import Genre
 from clips.selectors import DailyPlays
 
@@ -40,7 +40,8 @@ class ChartBar:
 
 
 def catalogue(request: HttpRequest) -> HttpResponse:
-    """The catalogue: search, genre filter, a player per clip, 20 clips a page."""
+    """The catalogue: search, genre filter, a player per clip, 20 clips a page
+    (numbered for the first ones, then by cursor, as in the API)."""
     form = BrowseForm(request.GET)
     # An invalid filter (an unknown genre) shows the whole catalogue, not an error.
     filters = form.cleaned_data if form.is_valid() else {}
@@ -51,8 +52,23 @@ def catalogue(request: HttpRequest) -> HttpResponse:
             genre=filters.get("genre", ""),
         )
     )
-    page = Paginator(clips, PAGE_SIZE).get_page(request.GET.get("page"))
+    order = pages.Order.of(None, clips)
+    try:
+        page = pages.page_get(
+            clips,
+            order,
+            size=PAGE_SIZE,
+            number=_number(request.GET.get("page")),
+            cursor=request.GET.get("cursor"),
+        )
+    except pages.PageError:
+        # A page past the last or a stale cursor: the first page, as for a genre.
+        page = pages.page_get(clips, order, size=PAGE_SIZE)
     return render(request, "clips/catalogue.html", {"form": form, "page": page})
+
+
+def _number(page: str | None) -> int | None:
+    return int(page) if page and page.isdecimal() and int(page) > 0 else None
 
 
 def clip_page(request: HttpRequest, pk: int) -> HttpResponse:

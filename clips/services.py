@@ -197,6 +197,14 @@ def _audio_changed(clip: Clip, stored: dict | None) -> bool:
     )
 
 
+def clip_counts_keep(*, clip: Clip) -> None:
+    """Give `clip`, about to be saved whole, the play counts its row has now."""
+    counted = ["play_count", "last_played_at"]
+    if current := Clip.objects.filter(pk=clip.pk).values(*counted).first():
+        for name, value in current.items():
+            setattr(clip, name, value)
+
+
 def sample_audio_install(*, clip: Clip) -> bool:
     """Copy the shipped audio of a sample clip into its storage if it is missing there.
 

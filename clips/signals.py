@@ -1,12 +1,20 @@
 """Signal receivers: thin, they call services."""
 
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from clips import services
 from clips.files import cleanup
 from clips.models import Clip, Rendition
 from clips.streaming import facts
+
+
+@receiver(pre_save, sender=Clip, dispatch_uid="clips.play_counts_kept")
+def clip_loading(sender: type[Clip], instance: Clip, raw: bool, **kwargs) -> None:
+    # loaddata writes every column, not through Clip.save(): a fixture loaded
+    # again (the samples at each start) must not reset the counts of plays.
+    if raw:
+        services.clip_counts_keep(clip=instance)
 
 
 @receiver(post_save, sender=Clip, dispatch_uid="clips.sample_audio_install")

@@ -12,8 +12,10 @@ import binascii
 import datetime
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
+from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import F, Field, Func, Model, Q, QuerySet, Value
 from django.db.models.lookups import (
@@ -222,3 +224,16 @@ def _planned_rows(clips: QuerySet) -> int:
     if isinstance(plan, str):
         plan = json.loads(plan)
     return int(plan[0]["Plan"]["Plan Rows"])
+
+
+class EstimatingPaginator(Paginator):
+    """Django's paginator (the admin's) with count_of()'s count, and no page
+    numbered past MAX_OFFSET clips: filters and search reach the rest."""
+
+    @cached_property
+    def count(self) -> int:
+        return count_of(self.object_list)[0]
+
+    @cached_property
+    def num_pages(self) -> int:
+        return max(1, min(super().num_pages, MAX_OFFSET // self.per_page))

@@ -14,7 +14,8 @@ from operator import or_
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connections
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, FloatField, Q, QuerySet
+from django.db.models.functions import Cast
 
 from clips.models import Clip
 
@@ -89,9 +90,10 @@ def _full_text(clips: QuerySet[Clip], text: str) -> QuerySet[Clip]:
         )
         if head.strip():
             query &= SearchQuery(head, search_type="websearch", config=CONFIGURATION)
-    return clips.filter(search_vector=query).annotate(
-        **{RANK: SearchRank(F("search_vector"), query)}
-    )
+    # ts_rank is a real, whose text (how it reaches Python) is rounded: as a
+    # double it comes back exact, and a cursor's rank equals the row's.
+    rank = Cast(SearchRank(F("search_vector"), query), FloatField())
+    return clips.filter(search_vector=query).annotate(**{RANK: rank})
 
 
 def _portable(clips: QuerySet[Clip], terms: _Terms) -> QuerySet[Clip]:

@@ -7,10 +7,10 @@ from clips.tests.factories import ClipFactory
 
 pytestmark = pytest.mark.django_db
 
-# COUNT(*) for the paginator, one SELECT joining each clip's play total, one of the
-# page's previews (renditions).
+# The count (of at most 1,001 rows: clips.catalogue.pages), one SELECT of the page,
+# one of its previews (renditions).
 LIST_QUERIES = 3
-# One SELECT of the clip joined to its play total, one of its previews.
+# One SELECT of the clip, one of its previews.
 DETAIL_QUERIES = 2
 
 
