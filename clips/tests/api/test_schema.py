@@ -53,6 +53,17 @@ def test_the_lists_parameters_state_their_bounds(schema):
     assert parameters["ordering"]["explode"] is False
 
 
+def test_the_lists_pages_state_the_cursor_and_an_estimated_count(schema):
+    parameters = {p["name"] for p in operation(schema, "get", "")["parameters"]}
+    assert {"page", "cursor", "page_size"} <= parameters
+    page = operation(schema, "get", "")["responses"]["200"]["content"]
+    body = schema["components"]["schemas"][
+        page["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    ]
+    assert body["properties"]["count_estimated"]["type"] == "boolean"
+    assert "count_estimated" in body["required"]
+
+
 def test_the_list_documents_the_servers_414_for_a_request_line_over_8190_bytes(
     schema,
 ):

@@ -132,6 +132,7 @@ def test_above_the_limit_postgresql_estimates_and_says_so(client, monkeypatch):
     body = client.get(LIST_URL).json()
     assert body["count_estimated"] is True
     assert body["count"] >= 6
+    assert "About " in client.get("/").text
 
 
 def test_sqlite_counts_exactly_above_the_limit(client, monkeypatch, settings):
