@@ -53,7 +53,8 @@ from harness import (
     verdict,
 )
 
-OUT = BENCH / "out-catalogue"
+# Under bench/out/ (ignored by git), beside service.py's files.
+OUT = BENCH / "out" / "catalogue"
 DATABASE = database_url("clips_catalogue_bench")
 # Production's settings, the anonymous list cache off; the samples are only the
 # audio the catalogue shares, not ingested.

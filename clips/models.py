@@ -218,11 +218,16 @@ class Clip(ExportModelOperationsMixin("clip"), models.Model):
 
     def save(self, *args, **kwargs) -> None:
         # A clip read before a play was counted must not write its count back.
-        if not self._state.adding and kwargs.get("update_fields") is None:
+        if not self._state.adding:
+            fields = kwargs.get("update_fields")
+            if fields is None:
+                fields = [
+                    field.name
+                    for field in self._meta.concrete_fields
+                    if not field.primary_key
+                ]
             kwargs["update_fields"] = [
-                field.name
-                for field in self._meta.concrete_fields
-                if not field.primary_key and field.name not in WRITTEN_ELSEWHERE
+                name for name in fields if name not in WRITTEN_ELSEWHERE
             ]
         super().save(*args, **kwargs)
 
