@@ -3,8 +3,11 @@ PostgreSQL (full text) and SQLite (substrings); ranking, stems and accents are
 PostgreSQL's."""
 
 import datetime
+import importlib
 
 import pytest
+from django.apps import apps
+from django.db import connection
 from django.utils import timezone
 
 from clips.models import Clip
@@ -137,3 +140,14 @@ def test_sqlite_lists_matches_newest_first(client, catalogue, settings):
         "Piano, warm and slow",
         "Warm piano chords",
     ]
+
+
+@pytest.mark.postgres
+def test_the_migration_fills_the_search_column_in_batches(client, capsys):
+    ClipFactory.create_batch(3, title="Lute")
+    Clip.objects.update(search_vector=None)  # as before the migration
+    migration = importlib.import_module("clips.migrations.0016_catalogue")
+    with connection.schema_editor() as editor:
+        migration.search_vectors_fill(apps, editor)
+    assert found(client, "lute") == ["Lute"] * 3
+    assert "] 3/3" in capsys.readouterr().err  # the progress bar
