@@ -18,20 +18,21 @@ class AddIndexConcurrently(postgres.AddIndexConcurrently):
     million rows are indexed; a plain index elsewhere (SQLite)."""
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-        else:
-            migrations.AddIndex.database_forwards(
-                self, app_label, schema_editor, from_state, to_state
-            )
+        operation = _on(schema_editor, postgres.AddIndexConcurrently)
+        operation.database_forwards(
+            self, app_label, schema_editor, from_state, to_state
+        )
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
-        else:
-            migrations.AddIndex.database_backwards(
-                self, app_label, schema_editor, from_state, to_state
-            )
+        operation = _on(schema_editor, postgres.AddIndexConcurrently)
+        operation.database_backwards(
+            self, app_label, schema_editor, from_state, to_state
+        )
+
+
+def _on(schema_editor, on_postgres: type) -> type:
+    postgresql = schema_editor.connection.vendor == "postgresql"
+    return on_postgres if postgresql else migrations.AddIndex
 
 
 class PostgresSQL(migrations.RunSQL):
