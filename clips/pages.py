@@ -52,18 +52,16 @@ def catalogue(request: HttpRequest) -> HttpResponse:
             genre=filters.get("genre", ""),
         )
     )
-    order = pages.Order.of(None, clips)
     try:
         page = pages.page_get(
             clips,
-            order,
             size=PAGE_SIZE,
             number=_number(request.GET.get("page")),
             cursor=request.GET.get("cursor"),
         )
     except pages.PageError:
         # A page past the last or a stale cursor: the first page, as for a genre.
-        page = pages.page_get(clips, order, size=PAGE_SIZE)
+        page = pages.page_get(clips, size=PAGE_SIZE)
     return render(request, "clips/catalogue.html", {"form": form, "page": page})
 
 

@@ -60,7 +60,7 @@ def clip_queryset(
     takes the first it can play.
     """
     return _visible(
-        Clip.objects.prefetch_related(
+        Clip.objects.defer("search_vector").prefetch_related(
             Prefetch(
                 "renditions",
                 queryset=Rendition.objects.filter(name__in=PREVIEWS)

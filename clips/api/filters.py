@@ -47,7 +47,7 @@ class ClipPagination(BasePagination):
         try:
             self.page = pages.page_get(
                 queryset,
-                pages.Order.of(query.get("ordering"), queryset),
+                ordering=query.get("ordering"),
                 size=query.get("page_size", self.page_size),
                 number=query.get("page"),
                 cursor=query.get("cursor"),

@@ -32,6 +32,9 @@ from clips.catalogue import search
 MAX_OFFSET = 10_000
 # Counted exactly up to here; above, the planner's estimate (flagged as such).
 EXACT_COUNT_MAX = 1_000
+# An estimate this far above it is not checked by counting: a filter or a search
+# that matches tens of thousands of clips needs no count of the first thousand.
+TRUSTED_ESTIMATE = 10 * EXACT_COUNT_MAX
 
 # The orders a client may ask for, each key with how a cursor reads it back.
 _READ = {
@@ -63,13 +66,8 @@ class Order:
     keys: tuple[tuple[str, bool], ...]
 
     @classmethod
-    def of(cls, ordering: list[str] | None, clips: QuerySet) -> "Order":
-        """`ordering` as the API takes it (`-play_count`, `title`); none: by
-        relevance for a search, else the newest first."""
-        if not ordering:
-            ordering = [f"-{search.RANK}", "-created_at"]
-            if not search.ranked(clips):
-                ordering = ordering[1:]
+    def of(cls, ordering: list[str]) -> "Order":
+        """`ordering` as the API takes it: `-play_count`, `title`."""
         keys = [(key.lstrip("-"), key.startswith("-")) for key in ordering]
         if keys[-1][0] != "id":
             keys.append(("id", keys[-1][1]))
@@ -113,16 +111,18 @@ class Order:
         raw = json.dumps(body, separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
-    def read(self, cursor: str) -> tuple[list, bool]:
-        """The position and direction in a cursor of this order."""
+    @staticmethod
+    def read(cursor: str, orders: list["Order"]) -> tuple["Order", list, bool]:
+        """The order (one of `orders`), position and direction in a cursor."""
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
             body = json.loads(raw)
-            if body["o"] != self.order_by() or not isinstance(body["b"], bool):
+            (order,) = [each for each in orders if each.order_by() == body["o"]]
+            if not isinstance(body["b"], bool):
                 raise ValueError
             position = [
                 _READ[name](value)
-                for (name, _), value in zip(self.keys, body["p"], strict=True)
+                for (name, _), value in zip(order.keys, body["p"], strict=True)
             ]
         except (binascii.Error, ValueError, KeyError, TypeError) as error:
             raise PageError(
@@ -130,7 +130,7 @@ class Order:
                 "Not a cursor of this list (its order, search and filters): "
                 "follow the next and previous links as given.",
             ) from error
-        return position, body["b"]
+        return order, position, body["b"]
 
 
 class _Row(Func):
@@ -154,16 +154,26 @@ class Page:
 
 def page_get(
     clips: QuerySet,
-    order: Order,
     *,
+    ordering: list[str] | None = None,
     size: int,
     number: int | None = None,
     cursor: str | None = None,
 ) -> Page:
-    """Page `number` (1-based, OFFSET) or the page `cursor` points at."""
-    clips = clips.order_by(*order.order_by())
+    """Page `number` (1-based, OFFSET) or the page `cursor` points at, in
+    `ordering`; none: the newest first, or a search's most relevant first."""
+    count, estimated = count_of(clips)
+    orders = [Order.of(ordering or ["-created_at"])]
+    if search.ranked(clips) and not ordering:
+        # Ranking reads every match: up to EXACT_COUNT_MAX of them, whose count
+        # is exact; a search that matches more lists them newest first.
+        ranked = Order.of([f"-{search.RANK}", "-created_at"])
+        orders = [ranked, *orders] if not estimated else [*orders, ranked]
+    order = orders[0]
     if cursor is not None:
-        position, backwards = order.read(cursor)
+        # The order the cursor was made in, should the matches have crossed
+        # the line meanwhile.
+        order, position, backwards = Order.read(cursor, orders)
         rows = list(
             clips.filter(order.beyond(position, backwards=backwards)).order_by(
                 *order.order_by(backwards=backwards)
@@ -177,7 +187,7 @@ def page_get(
     else:
         number = number or 1
         offset = (number - 1) * size
-        if offset >= MAX_OFFSET and count_of(clips)[0] <= offset:
+        if offset >= MAX_OFFSET and count <= offset:
             raise PastTheLast("page", "Invalid page: it is past the last.")
         if offset >= MAX_OFFSET:
             raise PageError(
@@ -186,12 +196,11 @@ def page_get(
                 f"next links, which carry a cursor (?cursor=), the same cost at "
                 f"any depth.",
             )
-        rows = list(clips[offset : offset + size + 1])
+        rows = list(clips.order_by(*order.order_by())[offset : offset + size + 1])
         more, rows = len(rows) > size, rows[:size]
         if not rows and number > 1:
             raise PastTheLast("page", "Invalid page: it is past the last.")
         has_next, has_previous = more, number > 1
-    count, estimated = count_of(clips)
     return Page(
         clips=rows,
         count=count,
@@ -206,14 +215,23 @@ def page_get(
 
 
 def count_of(clips: QuerySet) -> tuple[int, bool]:
-    """How many clips: exact up to EXACT_COUNT_MAX, else PostgreSQL's estimate
-    (never below what was counted). True when estimated."""
-    counted = clips.order_by()[: EXACT_COUNT_MAX + 1].count()
+    """How many clips, and whether that is an estimate.
+
+    PostgreSQL's planner is asked first (a fraction of a millisecond): far above
+    EXACT_COUNT_MAX its estimate is the answer. Otherwise the clips are counted, up
+    to EXACT_COUNT_MAX + 1 of them; past that, the estimate again (never below
+    what was counted). SQLite counts them all.
+    """
+    postgresql = connections[clips.db].vendor == "postgresql"
+    planned = _planned_rows(clips) if postgresql else 0
+    if planned > TRUSTED_ESTIMATE:
+        return planned, True
+    counted = clips.order_by().values("pk")[: EXACT_COUNT_MAX + 1].count()
     if counted <= EXACT_COUNT_MAX:
         return counted, False
-    if connections[clips.db].vendor != "postgresql":
+    if not postgresql:
         return clips.count(), False
-    return max(_planned_rows(clips), counted), True
+    return max(planned, counted), True
 
 
 def _planned_rows(clips: QuerySet) -> int:

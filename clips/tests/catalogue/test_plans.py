@@ -136,11 +136,13 @@ def test_a_deep_cursor_page_is_an_index_range(client, catalogue, ordering):
 
 
 @pytest.mark.parametrize("url", SEARCHES)
-def test_a_search_reads_the_search_index(client, catalogue, url):
+def test_a_search_reads_the_search_index_or_the_newest_first(client, catalogue, url):
+    # A search of up to 1,000 matches ranks them, found through the search index;
+    # one of more ("rain": 4,000 here) walks the newest first, unsorted.
     for plan in plans(client, url):
-        assert table_scans(plan) == [], json.dumps(plan, indent=1)
-        if "count" not in json.dumps(plan).lower():
-            assert "clip_search" in json.dumps(plan), json.dumps(plan, indent=1)
+        text = json.dumps(plan, indent=1)
+        assert table_scans(plan) == [], text
+        assert "clip_search" in text or sorts(plan) == [], text
 
 
 @pytest.mark.parametrize("url", ADMIN_REQUESTS)

@@ -10,6 +10,7 @@ from django.apps import apps
 from django.db import connection
 from django.utils import timezone
 
+from clips.catalogue import pages
 from clips.models import Clip
 from clips.tests.factories import ClipFactory
 
@@ -151,3 +152,27 @@ def test_the_migration_fills_the_search_column_in_batches(client, capsys):
         migration.search_vectors_fill(apps, editor)
     assert found(client, "lute") == ["Lute"] * 3
     assert "] 3/3" in capsys.readouterr().err  # the progress bar
+
+
+@pytest.mark.postgres
+def test_a_search_matching_more_than_can_be_ranked_lists_the_newest_first(
+    client, catalogue, monkeypatch
+):
+    monkeypatch.setattr(pages, "EXACT_COUNT_MAX", 2)  # "warm" has 3 matches
+    assert found(client, "warm") == [
+        "Jazz piano trio",
+        "Piano, warm and slow",
+        "Warm piano chords",
+    ]
+
+
+@pytest.mark.postgres
+def test_a_ranked_walk_stays_ranked_when_the_matches_grow_past_the_line(
+    client, catalogue, monkeypatch
+):
+    first = client.get(LIST_URL, {"search": "warm", "page_size": 1}).json()
+    monkeypatch.setattr(pages, "EXACT_COUNT_MAX", 2)
+    second = client.get(first["next"]).json()
+    third = client.get(second["next"]).json()
+    walked = [page["results"][0]["title"] for page in (first, second, third)]
+    assert walked == ["Piano, warm and slow", "Warm piano chords", "Jazz piano trio"]
