@@ -136,7 +136,10 @@ class ClipListQuery(OneValueEach, serializers.Serializer):
     )
     cursor = serializers.CharField(
         required=False,
-        help_text="Where a page starts: as next and previous give it (opaque).",
+        help_text=(
+            "Where a page starts: as next and previous give it (opaque; any other "
+            "is a 400, as is a cursor with page)."
+        ),
     )
     page_size = IntegerField(
         required=False,
