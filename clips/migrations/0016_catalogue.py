@@ -7,7 +7,6 @@ indexes are plain and the search column stays empty (clips.catalogue.search).
 """
 
 import django.contrib.postgres.search
-from django.contrib.postgres.operations import UnaccentExtension
 from django.db import migrations, models
 
 from clips.migrations._operations import AddIndexConcurrently, PostgresSQL, in_batches
@@ -59,7 +58,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        UnaccentExtension(),
+        # Trusted since PostgreSQL 13: the database's owner may create it.
+        PostgresSQL(
+            "CREATE EXTENSION IF NOT EXISTS unaccent;",
+            "DROP EXTENSION IF EXISTS unaccent;",
+        ),
         PostgresSQL(
             SEARCH_CONFIGURATION, "DROP TEXT SEARCH CONFIGURATION clips;"
         ),
