@@ -6,6 +6,7 @@ digits of other scripts, a form field given twice is read as its last value. The
 fields here take exactly what the schema (/openapi.json) calls valid.
 """
 
+import functools
 import re
 from typing import Any
 
@@ -189,7 +190,8 @@ class RenditionSerializer(serializers.ModelSerializer):
         }
 
     def get_stream_url(self, rendition: Rendition) -> str:
-        return f"{self.context['stream_url']}?format={rendition.name}"
+        stream_url = self.context["stream_url_of"](rendition.clip_id)
+        return f"{stream_url}?format={rendition.name}"
 
 
 class PreviewSerializer(serializers.Serializer):
@@ -294,10 +296,14 @@ class ClipSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(RenditionSerializer(many=True))
     def get_renditions(self, clip: Clip) -> list[dict]:
-        context = {"stream_url": self.get_stream_url(clip)}
-        return RenditionSerializer(
-            self._previews(clip), many=True, context=context
-        ).data
+        # One serializer for the whole response: making one for each clip (its
+        # fields are copied each time) cost more than the rest of the clip.
+        renditions = self.__dict__.get("_renditions")
+        if renditions is None:
+            stream_url_of = functools.partial(self._absolute, "clip-stream")
+            renditions = RenditionSerializer(context={"stream_url_of": stream_url_of})
+            self.__dict__["_renditions"] = renditions
+        return [renditions.to_representation(each) for each in self._previews(clip)]
 
     @staticmethod
     def _previews(clip: Clip) -> list[Rendition]:
@@ -320,15 +326,15 @@ class ClipSerializer(serializers.ModelSerializer):
         return clip.audio_url
 
     def get_stream_url(self, clip: Clip) -> str:
-        return self._absolute("clip-stream", clip)
+        return self._absolute("clip-stream", clip.pk)
 
     def get_stats_url(self, clip: Clip) -> str:
-        return self._absolute("clip-stats", clip)
+        return self._absolute("clip-stats", clip.pk)
 
     def get_waveform_url(self, clip: Clip) -> str:
-        return self._absolute("clip-waveform", clip)
+        return self._absolute("clip-waveform", clip.pk)
 
-    def _absolute(self, view_name: str, clip: Clip) -> str:
+    def _absolute(self, view_name: str, pk: int) -> str:
         # reverse() and build_absolute_uri() cost more than all other fields of a
         # clip together: work each URL out once per response, then put in the id.
         templates = self.__dict__.setdefault("_url_templates", {})
@@ -338,7 +344,7 @@ class ClipSerializer(serializers.ModelSerializer):
             url = request.build_absolute_uri(url) if request else url
             templates[view_name] = url.rpartition("/0/")
         before, _, after = templates[view_name]
-        return f"{before}/{clip.pk}/{after}"
+        return f"{before}/{pk}/{after}"
 
 
 class DailyPlaysSerializer(serializers.Serializer):
