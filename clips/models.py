@@ -312,6 +312,39 @@ class Play(ExportModelOperationsMixin("play"), models.Model):
         return f"{self.clip} at {self.played_at:%Y-%m-%d %H:%M:%S}"
 
 
+class ListenProgress(models.Model):
+    """What a counted listen heard of its stream (clips.listening).
+
+    One row per counted play's listen: the same clip, listener and window start
+    as its Play. The stream's window (the preview's excerpt of the original, or
+    the whole clip) is cut into HEARD_SLOTS slots, set in four 60-bit integers,
+    so that a beacon merges its ranges with one bitwise OR in an upsert.
+    """
+
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="+")
+    listener = models.CharField(max_length=64)
+    started_at = models.DateTimeField()
+    # The stream's window on the original's timeline, in seconds.
+    window_start = models.FloatField()
+    window_seconds = models.FloatField()
+    heard_0 = models.BigIntegerField(default=0)
+    heard_1 = models.BigIntegerField(default=0)
+    heard_2 = models.BigIntegerField(default=0)
+    heard_3 = models.BigIntegerField(default=0)
+
+    class Meta:
+        # Also the index of a clip's stats: they read the clip's rows.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clip", "listener", "started_at"],
+                name="one_progress_per_listen",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.listener} on {self.clip_id} since {self.started_at}"
+
+
 class Listen(models.Model):
     """An open listen window: this listener's play of this clip was counted then.
 

@@ -16,10 +16,11 @@ from django.db.models import (
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from clips import caching
+from clips import caching, listening
 from clips.catalogue import search as catalogue_search
 from clips.files import storage
 from clips.ingest import pipeline
+from clips.listening import Listening
 from clips.models import Clip, ClipStatus, Rendition, RenditionName
 
 STATS_DAYS = 30
@@ -43,6 +44,7 @@ class ClipStats:
     # is renewed every UTC day (clips.plays), so they count once per day heard.
     listeners: int
     plays_per_day: list[DailyPlays]
+    listening: Listening
 
 
 def sees_every_clip(user: AbstractBaseUser | AnonymousUser | None) -> bool:
@@ -126,6 +128,7 @@ def clip_stats(*, clip: Clip, days: int = STATS_DAYS) -> ClipStats:
             )
             for day in (first_day + datetime.timedelta(days=n) for n in range(days))
         ],
+        listening=listening.clip_listening(clip=clip),
     )
 
 

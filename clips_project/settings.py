@@ -396,6 +396,7 @@ CLIPS_PLAYS_PER_ADDRESS = envint("CLIPS_PLAYS_PER_ADDRESS", 5)
 CLIPS_THROTTLE_RATES = {
     "stream": os.environ.get("CLIPS_THROTTLE_STREAM", "300/min"),
     "clip_write": os.environ.get("CLIPS_THROTTLE_WRITE", "60/hour"),
+    "listen": os.environ.get("CLIPS_THROTTLE_LISTEN", "60/min"),
 }
 
 # CORS (django-cors-headers) on the API and its schema only. Any origin may read

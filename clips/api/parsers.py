@@ -18,3 +18,10 @@ class JSONParser(parsers.JSONParser):
             return super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply.") from None
+
+
+class BeaconParser(JSONParser):
+    """JSON sent as text/plain: what navigator.sendBeacon sends for a string, so
+    that a page reports progress without a CORS preflight."""
+
+    media_type = "text/plain"

@@ -347,6 +347,53 @@ class ClipSerializer(serializers.ModelSerializer):
         return f"{before}/{pk}/{after}"
 
 
+class HeardRangeField(serializers.ListField):
+    """[start, end]: seconds of the clip's audio played, start <= end."""
+
+    child = NumberField(min_value=0)
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(min_length=2, max_length=2, **kwargs)
+
+    def to_internal_value(self, data: Any) -> tuple[float, float]:
+        values = super().to_internal_value(data)
+        if len(values) != 2:  # min_length and max_length are checked after this
+            raise serializers.ValidationError("A range is two numbers: [start, end].")
+        start, end = values
+        if end < start:
+            raise serializers.ValidationError("A range ends at or after its start.")
+        return start, end
+
+
+class ListenProgressInputSerializer(serializers.Serializer):
+    heard = serializers.ListField(
+        child=HeardRangeField(),
+        max_length=100,
+        help_text=(
+            "The ranges of the clip this listen played, as [start, end] in seconds "
+            "of the clip's audio (its original's timeline, as the waveform)."
+        ),
+    )
+
+
+class ListeningSerializer(serializers.Serializer):
+    listens = serializers.IntegerField(help_text="Counted listens that sent progress.")
+    completion_rate = serializers.FloatField(
+        allow_null=True,
+        help_text="The share of them that heard at least 90% of what they streamed.",
+    )
+    median_heard_seconds = serializers.FloatField(allow_null=True)
+    retention = serializers.ListField(
+        child=serializers.FloatField(),
+        min_length=20,
+        max_length=20,
+        help_text=(
+            "For each twentieth of the stream (the preview's excerpt, else the "
+            "clip), the share of those listens that heard some of it."
+        ),
+    )
+
+
 class DailyPlaysSerializer(serializers.Serializer):
     date = serializers.DateField()
     plays = serializers.IntegerField()
@@ -364,6 +411,7 @@ class ClipStatsSerializer(serializers.Serializer):
         )
     )
     plays_per_day = DailyPlaysSerializer(many=True)
+    listening = ListeningSerializer(help_text="How far listeners get.")
 
 
 class WaveformSerializer(serializers.Serializer):

@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import SimpleRateThrottle
 
-from clips import caching
+from clips import caching, plays
 
 
 class ClipsRateThrottle(SimpleRateThrottle):
@@ -77,3 +77,14 @@ class ClipWriteThrottle(ClipsRateThrottle):
         if request.method in SAFE_METHODS:
             return True
         return super().allow_request(request, view)
+
+
+class ListenThrottle(ClipsRateThrottle):
+    """Progress reports, per listener (clips.plays.listener_of): a page sends one
+    every few seconds while it plays."""
+
+    scope = "listen"
+
+    def get_cache_key(self, request: HttpRequest, view) -> str:
+        ident = plays.listener_of(request) or f"staff:{request.user.pk}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}

@@ -9,17 +9,20 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from clips import caching, selectors, services
+from clips import caching, listening, plays, selectors, services
 from clips.api.filters import (
     ORDERING_PARAMETER,
     ClipFilter,
     ClipListQuery,
     ClipPagination,
 )
+from clips.api.parsers import BeaconParser, JSONParser
 from clips.api.schema import (
     ERROR_HEADERS,
     error_responses,
@@ -32,12 +35,32 @@ from clips.api.serializers import (
     ClipSerializer,
     ClipStatsSerializer,
     ClipUploadInputSerializer,
+    ListenProgressInputSerializer,
     WaveformSerializer,
 )
-from clips.api.throttling import ClipWriteThrottle
+from clips.api.throttling import ClipWriteThrottle, ListenThrottle
+
+# A listen's progress report: a hundred ranges are about 4 KB of JSON.
+LISTEN_BODY_MAX_BYTES = 4096
 
 
 # Reads are public: a bad token is a 401 all the same (DRF authenticates first).
+class NoOpenListen(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "no_open_listen"
+    default_detail = (
+        "No counted listen of this clip is open for this listener: stream it first."
+    )
+
+
+class BeaconSessionAuthentication(SessionAuthentication):
+    """The session without DRF's CSRF check: navigator.sendBeacon cannot send a
+    token, and a listen's progress changes nothing but that listen."""
+
+    def enforce_csrf(self, request: Request) -> None:
+        return
+
+
 class WaveformNotReady(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "waveform_not_ready"
@@ -171,6 +194,49 @@ class ClipViewSet(
     def stats(self, request: Request, pk: str) -> Response:
         stats = selectors.clip_stats(clip=self.get_object())
         return Response(ClipStatsSerializer(stats).data)
+
+    @extend_schema(
+        description=(
+            "How far this listener got in the listen of the clip their last stream "
+            "counted (the same listener and window as the play): the ranges heard, "
+            "merged with those sent before, clipped to what is streamed (the "
+            "preview's excerpt, else the clip). JSON, or the same as text/plain "
+            "(navigator.sendBeacon), no CSRF token; at most 100 ranges and 4 KB. "
+            "409 without a counted listen open."
+        ),
+        request={
+            "application/json": ListenProgressInputSerializer,
+            "text/plain": ListenProgressInputSerializer,
+        },
+        parameters=ERROR_HEADERS,
+        responses={
+            204: OpenApiResponse(description="Recorded."),
+            **error_responses(400, 404, 409, 415, 429),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        parser_classes=[JSONParser, BeaconParser],
+        authentication_classes=[BeaconSessionAuthentication],
+        permission_classes=[AllowAny],
+        throttle_classes=[ListenThrottle],
+    )
+    def listens(self, request: Request, pk: str) -> Response:
+        if len(request.body) > LISTEN_BODY_MAX_BYTES:
+            raise exceptions.ValidationError(
+                {"heard": [f"At most {LISTEN_BODY_MAX_BYTES} bytes."]}
+            )
+        clip = self.get_object()
+        serializer = ListenProgressInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        listener = plays.listener_of(request)
+        heard = serializer.validated_data["heard"]
+        if listener is None or not listening.progress_record(
+            clip=clip, listener=listener, heard=heard
+        ):
+            raise NoOpenListen
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
         description=(

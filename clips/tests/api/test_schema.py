@@ -29,6 +29,7 @@ def test_the_schema_has_the_apis_paths_and_no_others(schema):
     assert sorted(schema["paths"]) == [
         "/api/v1/clips",
         "/api/v1/clips/{id}",
+        "/api/v1/clips/{id}/listens",
         "/api/v1/clips/{id}/stats",
         "/api/v1/clips/{id}/stream",
         "/api/v1/clips/{id}/waveform",
@@ -38,6 +39,13 @@ def test_the_schema_has_the_apis_paths_and_no_others(schema):
 @pytest.mark.parametrize("path", ["", "/{id}", "/{id}/stats", "/{id}/stream"])
 def test_public_reads_need_no_credentials(schema, path):
     assert {} in operation(schema, "get", path)["security"]
+
+
+def test_progress_needs_no_credentials_and_comes_as_json_or_text(schema):
+    listens = operation(schema, "post", "/{id}/listens")
+    assert {} in listens["security"]
+    assert set(listens["requestBody"]["content"]) == {"application/json", "text/plain"}
+    assert "409" in listens["responses"]
 
 
 def test_adding_a_clip_needs_credentials(schema):

@@ -1,0 +1,190 @@
+"""How far listeners get: each counted listen's progress, and a clip's retention.
+
+A listener's page reports the ranges of the clip it played (seconds on the
+original's timeline). They are kept for the listen the play rule counted (the same
+listener and window as its Play: clips.plays), merged with what came before, so a
+beacon sent twice counts once, and no progress exists without a counted play.
+
+The stream's window (the preview's excerpt, else the whole clip) is cut into
+HEARD_SLOTS slots; a listen's slots are four 60-bit integers (ListenProgress), so a
+beacon is one upsert that ORs them in. A clip's retention is the share of its
+listens that heard each twentieth of the window, counted in the database.
+"""
+
+import datetime
+import statistics
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from clips.models import Clip, Listen, ListenProgress, Play, Rendition, RenditionName
+
+HEARD_SLOTS = 240
+SLOTS_PER_COLUMN = 60
+COLUMNS = HEARD_SLOTS // SLOTS_PER_COLUMN
+PARTS = 20  # the retention curve's points: twentieths of the window
+SLOTS_PER_PART = HEARD_SLOTS // PARTS
+# A listen heard its clip to the end when it heard this share of the window.
+COMPLETE_SHARE = 0.9
+
+_TABLE = ListenProgress._meta.db_table
+_HEARD = [f"heard_{column}" for column in range(COLUMNS)]
+
+
+@dataclass(frozen=True)
+class Window:
+    """What a listener streams of a clip, on the original's timeline."""
+
+    start: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Listening:
+    listens: int
+    completion_rate: float | None
+    median_heard_seconds: float | None
+    retention: list[float]
+
+
+def window_of(clip: Clip) -> Window:
+    """The preview's excerpt when there is one (what the listener's page plays),
+    else the whole clip."""
+    preview = (
+        Rendition.objects.filter(clip=clip, name=RenditionName.PREVIEW)
+        .exclude(excerpt_start=None)
+        .values_list("excerpt_start", "excerpt_duration")
+        .first()
+    )
+    if preview is None:
+        return Window(start=0.0, seconds=clip.duration)
+    return Window(start=preview[0], seconds=preview[1])
+
+
+def slots_of(heard: list[tuple[float, float]], window: Window) -> list[int]:
+    """`heard` ranges as the four integers of the window's slots: each range
+    clipped to the window, its ends rounded to the nearest slot."""
+    bits = 0
+    for start, end in heard:
+        first = _slot(start, window)
+        last = _slot(end, window)
+        if last > first:
+            bits |= ((1 << (last - first)) - 1) << first
+    mask = (1 << SLOTS_PER_COLUMN) - 1
+    return [(bits >> (SLOTS_PER_COLUMN * column)) & mask for column in range(COLUMNS)]
+
+
+def _slot(seconds: float, window: Window) -> int:
+    share = (seconds - window.start) / window.seconds if window.seconds > 0 else 0
+    return round(min(max(share, 0.0), 1.0) * HEARD_SLOTS)
+
+
+_PROGRESS_SQL = f"""
+WITH counted AS (
+    SELECT listen.started_at FROM {Listen._meta.db_table} AS listen
+    WHERE listen.clip_id = %(clip)s AND listen.listener = %(listener)s
+        AND listen.started_at > %(closed)s
+        AND EXISTS (
+            SELECT 1 FROM {Play._meta.db_table} AS play
+            WHERE play.clip_id = listen.clip_id AND play.listener = listen.listener
+                AND play.played_at = listen.started_at
+        )
+)
+INSERT INTO {_TABLE} AS progress
+    (clip_id, listener, started_at, window_start, window_seconds, {", ".join(_HEARD)})
+SELECT %(clip)s, %(listener)s, started_at, %(window_start)s, %(window_seconds)s,
+    {", ".join(f"%({name})s" for name in _HEARD)}
+FROM counted WHERE true
+ON CONFLICT (clip_id, listener, started_at) DO UPDATE SET
+    {", ".join(f"{name} = progress.{name} | excluded.{name}" for name in _HEARD)}
+RETURNING id
+"""  # noqa: S608 (table names from our models; values are bound parameters)
+
+
+def progress_record(
+    *, clip: Clip, listener: str, heard: list[tuple[float, float]]
+) -> bool:
+    """Add `heard` to this listener's counted listen of `clip`, if one is open.
+
+    One statement on both databases (an upsert with a bitwise OR), so beacons
+    that cross, or come twice, merge without a lock held between requests. False
+    when the listener has no counted listen open: nothing is written.
+    """
+    window = window_of(clip)
+    now = timezone.now()
+    closed = now - datetime.timedelta(seconds=settings.CLIPS_LISTEN_WINDOW_SECONDS)
+    params = {
+        "clip": clip.pk,
+        "listener": listener,
+        "closed": closed,
+        "window_start": window.start,
+        "window_seconds": window.seconds,
+        **dict(zip(_HEARD, slots_of(heard, window), strict=True)),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_PROGRESS_SQL, params)
+        return cursor.fetchone() is not None
+
+
+def clip_listening(*, clip: Clip) -> Listening:
+    """The clip's listens with progress, the share that heard COMPLETE_SHARE of
+    their window, the median seconds heard and the retention curve (PARTS points).
+
+    PostgreSQL counts it all in one aggregate over the clip's rows; SQLite (the
+    embedded default, for small catalogues) sums the curve in SQL and reads the
+    bits for the rest."""
+    if connection.vendor == "postgresql":
+        row = _aggregate(clip, _POSTGRES_COUNTS)
+        listens, complete, median, *parts = row
+    else:
+        listens, *parts = _aggregate(clip, "")
+        heard = [
+            (_bit_count(columns), seconds)
+            for *columns, seconds in ListenProgress.objects.filter(
+                clip=clip
+            ).values_list(*_HEARD, "window_seconds")
+        ]
+        complete = sum(bits >= COMPLETE_SHARE * HEARD_SLOTS for bits, _ in heard)
+        median = (
+            statistics.median(bits * seconds / HEARD_SLOTS for bits, seconds in heard)
+            if heard
+            else None
+        )
+    if not listens:
+        return Listening(0, None, None, [0.0] * PARTS)  # the sums are NULL
+    return Listening(
+        listens=listens,
+        completion_rate=round(complete / listens, 4),
+        median_heard_seconds=None if median is None else round(median, 2),
+        retention=[round(part / listens, 4) for part in parts],
+    )
+
+
+def _bit_count(columns: list[int]) -> int:
+    return sum(bin(column).count("1") for column in columns)
+
+
+def _part_heard(part: int) -> str:
+    column, part_in_column = divmod(part, SLOTS_PER_COLUMN // SLOTS_PER_PART)
+    shift = part_in_column * SLOTS_PER_PART
+    mask = (1 << SLOTS_PER_PART) - 1
+    return f"SUM(CASE WHEN (heard_{column} >> {shift}) & {mask} <> 0 THEN 1 ELSE 0 END)"
+
+
+_SLOTS_HEARD = " + ".join(f"bit_count({name}::bit(64))" for name in _HEARD)
+_POSTGRES_COUNTS = f"""
+    SUM(CASE WHEN {_SLOTS_HEARD} >= {COMPLETE_SHARE * HEARD_SLOTS} THEN 1 ELSE 0 END),
+    percentile_cont(0.5) WITHIN GROUP (
+        ORDER BY ({_SLOTS_HEARD}) * window_seconds / {HEARD_SLOTS}),
+"""
+
+
+def _aggregate(clip: Clip, counts: str) -> tuple:
+    parts = ", ".join(_part_heard(part) for part in range(PARTS))
+    # Table and columns are ours; the clip's id is a bound parameter.
+    sql = f"SELECT COUNT(*), {counts} {parts} FROM {_TABLE} WHERE clip_id = %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [clip.pk])
+        return cursor.fetchone()
