@@ -28,6 +28,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.wait import WebDriverWait
 
 from clips.ingest import pipeline
+from clips.listening import clip_listening
 from clips.models import Clip, ClipStatus, Genre, Play
 from clips.sample_audio import SHIPPED
 from clips.selectors import clip_stats
@@ -229,6 +230,44 @@ def test_a_click_on_a_waveform_seeks_its_player(browser, live_server):
         # Chromium plays Ogg Opus: the first of the player's sources.
         source = browser.execute_script("return arguments[0].currentSrc", audio)
         assert source.endswith(f"/clips/{clip.pk}/stream?format=opus"), page
+
+
+def listening_when(clip: Clip, done) -> dict:
+    """The clip's listening stats once done(stats) holds: beacons are sent later."""
+    stats = {}
+
+    def check(_) -> bool:
+        stats.update(vars(clip_listening(clip=clip)))
+        return done(stats)
+
+    WebDriverWait(None, WAIT_SECONDS).until(check, "no such progress reported")
+    return stats
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_listener_page_reports_how_far_a_listen_got(browser, live_server):
+    clip = ClipFactory(
+        audio_file__data=tone("mp3", seconds=8, channels=1),
+        status=ClipStatus.PENDING,
+        duration=8,
+    )
+    pipeline.clip_ingest(clip_id=clip.pk)
+    browser.get(f"{live_server.url}/clips/{clip.pk}/")
+    audio = browser.find_element(By.CSS_SELECTOR, f"audio[data-clip='{clip.pk}']")
+    press_play(browser, audio)
+    wait_for_time(browser, audio, 4.0)  # about half of it
+    browser.execute_script("arguments[0].pause()", audio)
+    half = listening_when(clip, lambda stats: stats["listens"] == 1)
+    # Twentieths of 0.4 s: the pause came in the eleventh or the twelfth.
+    assert half["retention"][:10] == [1.0] * 10, half
+    assert half["retention"][12:] == [0.0] * 8, half
+    assert half["completion_rate"] == 0.0
+
+    browser.execute_script("arguments[0].play()", audio)
+    whole = listening_when(clip, lambda stats: stats["completion_rate"] == 1.0)
+    assert whole["listens"] == 1
+    assert whole["retention"] == [1.0] * 20
 
 
 # A page on http://localhost:port calls the API on http://127.0.0.1:port: another
