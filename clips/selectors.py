@@ -44,7 +44,8 @@ class ClipStats:
     # is renewed every UTC day (clips.plays), so they count once per day heard.
     listeners: int
     plays_per_day: list[DailyPlays]
-    listening: Listening
+    # How far listeners get (clips.listening), when asked for.
+    listening: Listening | None = None
 
 
 def sees_every_clip(user: AbstractBaseUser | AnonymousUser | None) -> bool:
@@ -95,8 +96,11 @@ def clip_browse(
     return clips
 
 
-def clip_stats(*, clip: Clip, days: int = STATS_DAYS) -> ClipStats:
-    """Totals, and plays and listeners per UTC day for the last `days` days.
+def clip_stats(
+    *, clip: Clip, days: int = STATS_DAYS, with_listening: bool = False
+) -> ClipStats:
+    """Totals, and plays and listeners per UTC day for the last `days` days; with
+    how far listeners get if asked (one more aggregate).
 
     Days run oldest first. Plays counted before listeners were told apart have
     no listener and add to plays only.
@@ -128,7 +132,7 @@ def clip_stats(*, clip: Clip, days: int = STATS_DAYS) -> ClipStats:
             )
             for day in (first_day + datetime.timedelta(days=n) for n in range(days))
         ],
-        listening=listening.clip_listening(clip=clip),
+        listening=listening.clip_listening(clip=clip) if with_listening else None,
     )
 
 

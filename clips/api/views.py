@@ -192,7 +192,7 @@ class ClipViewSet(
     )
     @action(detail=True, methods=["get"])
     def stats(self, request: Request, pk: str) -> Response:
-        stats = selectors.clip_stats(clip=self.get_object())
+        stats = selectors.clip_stats(clip=self.get_object(), with_listening=True)
         return Response(ClipStatsSerializer(stats).data)
 
     @extend_schema(

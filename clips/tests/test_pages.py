@@ -111,9 +111,11 @@ def test_pages_load_nothing_from_another_origin(client):
     for url in ("/", f"/clips/{clip.pk}/"):
         page = client.get(url).text
         assert not re.search(r'(src|href)="(https?:)?//', page), url
-        # One script of ours, deferred: click-to-seek on the waveforms.
+        # Two scripts of ours, deferred: click-to-seek on the waveforms, and the
+        # players' progress reports.
         assert re.findall(r"<script\b[^>]*>", page) == [
-            '<script src="/static/clips/waveform.js" defer>'
+            '<script src="/static/clips/waveform.js" defer>',
+            '<script src="/static/clips/progress.js" defer>',
         ]
 
 
