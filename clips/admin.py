@@ -4,10 +4,10 @@ from django.db.models import QuerySet
 from django.forms import CharField
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from clips import selectors, services, tasks
+from clips import listening, selectors, services, tasks
 from clips.catalogue import pages, search
 from clips.files import storage
 from clips.models import Clip, Play
@@ -182,8 +182,28 @@ class ClipAdmin(admin.ModelAdmin):
 
     @admin.display(description="Waveform")
     def waveform(self, clip: Clip) -> str:
-        drawn = _waveform_svg(clip, width=600, height=80, input_id="id_preview_start")
-        return drawn or "Drawn once ingested."
+        """The waveform to choose the preview's start on, with how far listeners
+        get drawn over the preview (one aggregate of their progress)."""
+        heard = listening.clip_listening(clip=clip) if clip.pk else None
+        drawn = _waveform_svg(
+            clip,
+            width=600,
+            height=80,
+            input_id="id_preview_start",
+            retention=heard.retention if heard and heard.listens else None,
+        )
+        if not drawn:
+            return "Drawn once ingested."
+        if not heard or not heard.listens:
+            return drawn
+        summary = format_html(
+            "<br>{} listens reported progress: {} heard it to the end, half heard "
+            "{} s or more (the red line: the share still listening).",
+            heard.listens,
+            f"{heard.completion_rate:.0%}",
+            f"{heard.median_heard_seconds:g}",
+        )
+        return drawn + summary  # both safe: rendered, and format_html
 
     @admin.display(description="Previews made")
     def previews(self, clip: Clip) -> str:
@@ -210,7 +230,12 @@ class ClipAdmin(admin.ModelAdmin):
 
 
 def _waveform_svg(
-    clip: Clip, *, width: int, height: int, input_id: str = ""
+    clip: Clip,
+    *,
+    width: int,
+    height: int,
+    input_id: str = "",
+    retention: list[float] | None = None,
 ) -> str | None:
     """The pages' SVG (clips/_waveform.html) of the summary on the clip's row."""
     # A new clip (the add page) has no annotation: nothing to draw yet.
@@ -225,6 +250,7 @@ def _waveform_svg(
         width=width,
         height=height,
         input_id=input_id,
+        retention=retention,
     )
     return render_to_string("clips/_waveform.html", context)
 

@@ -48,13 +48,15 @@ def waveform(
     width: int | None = None,
     height: int | None = None,
     input_id: str = "",
+    retention: list[float] | None = None,
 ) -> dict:
     """A clip's waveform as inline SVG: the catalogue, the clip page and the admin.
 
     `duration` lets clips/waveform.js seek the clip's player by a click on it;
     `excerpt` (a preview rendition) marks the stretch the preview plays, so a click
     seeks within it; `input_id` names the admin's field a click sets the preview's
-    start in instead; `width` and `height` size it where no stylesheet does.
+    start in instead; `width` and `height` size it where no stylesheet does;
+    `retention` (clips.listening) draws how far listeners get over what they hear.
     """
     path = waveform_svg_path(peaks)
     window = None
@@ -66,8 +68,17 @@ def waveform(
             "x": path.width * start / duration,
             "width": path.width * excerpt.excerpt_duration / duration,
         }
+    curve = ""
+    if path and retention:
+        left, span = (window["x"], window["width"]) if window else (0, path.width)
+        curve = " ".join(
+            f"{left + span * (index + 0.5) / len(retention):.2f},"
+            f"{path.height * (1 - share):.2f}"
+            for index, share in enumerate(retention)
+        )
     return {
         "path": path,
+        "curve": curve,
         "label": label,
         "duration": duration,
         "window": window,

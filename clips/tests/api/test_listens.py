@@ -1,13 +1,15 @@
 """A listen's progress: POST /api/v1/clips/{id}/listens, and the stats it makes."""
 
 import json
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
 from clips.models import ListenProgress
-from clips.tests.factories import ClipFactory, stream_url
+from clips.tests.audio import tone
+from clips.tests.factories import ClipFactory, ingested_clip, stream_url
 
 pytestmark = pytest.mark.django_db
 
@@ -169,3 +171,15 @@ def test_stats_without_progress(client, clip):
         "median_heard_seconds": None,
         "retention": [0.0] * 20,
     }
+
+
+def test_the_admin_draws_the_curve_over_the_waveform(client, admin_client):
+    clip = ingested_clip(tone("wav", seconds=8))
+    streamed(client, clip)
+    assert heard(client, clip, [[0, 4]]).status_code == 204
+    page = admin_client.get(f"/admin/clips/clip/{clip.pk}/change/").text
+    (points,) = re.findall(r'<polyline class="retention" points="([^"]+)"', page)
+    heights = [float(point.split(",")[1]) for point in points.split()]
+    assert heights[:10] == [0.0] * 10  # everyone: the top
+    assert len(set(heights[10:])) == 1 and heights[10] > 0  # nobody: the bottom
+    assert "1 listens reported progress: 0% heard it to the end" in page
