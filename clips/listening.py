@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from clips.models import Clip, Listen, ListenProgress, Play, Rendition, RenditionName
@@ -49,18 +50,28 @@ class Listening:
     retention: list[float]
 
 
-def window_of(clip: Clip) -> Window:
-    """The preview's excerpt when there is one (what the listener's page plays),
-    else the whole clip."""
-    preview = (
-        Rendition.objects.filter(clip=clip, name=RenditionName.PREVIEW)
-        .exclude(excerpt_start=None)
-        .values_list("excerpt_start", "excerpt_duration")
+def window_of(clips: QuerySet[Clip], clip_id: int) -> Window | None:
+    """What a listener streams of the clip, one of `clips`: the preview's excerpt
+    when there is one (what the listener's page plays), else the whole clip. None
+    when `clips` has no such clip. One query."""
+    preview = Rendition.objects.filter(
+        clip=OuterRef("pk"), name=RenditionName.PREVIEW, excerpt_start__isnull=False
+    )
+    row = (
+        clips.filter(pk=clip_id)
+        .annotate(
+            excerpt_start=Subquery(preview.values("excerpt_start")[:1]),
+            excerpt_seconds=Subquery(preview.values("excerpt_duration")[:1]),
+        )
+        .values_list("duration", "excerpt_start", "excerpt_seconds")
         .first()
     )
-    if preview is None:
-        return Window(start=0.0, seconds=clip.duration)
-    return Window(start=preview[0], seconds=preview[1])
+    if row is None:
+        return None
+    duration, start, seconds = row
+    if start is None:
+        return Window(start=0.0, seconds=duration)
+    return Window(start=start, seconds=seconds)
 
 
 def slots_of(heard: list[tuple[float, float]], window: Window) -> list[int]:
@@ -104,19 +115,18 @@ RETURNING id
 
 
 def progress_record(
-    *, clip: Clip, listener: str, heard: list[tuple[float, float]]
+    *, window: Window, clip_id: int, listener: str, heard: list[tuple[float, float]]
 ) -> bool:
-    """Add `heard` to this listener's counted listen of `clip`, if one is open.
+    """Add `heard` to this listener's counted listen of the clip, if one is open.
 
     One statement on both databases (an upsert with a bitwise OR), so beacons
     that cross, or come twice, merge without a lock held between requests. False
     when the listener has no counted listen open: nothing is written.
     """
-    window = window_of(clip)
     now = timezone.now()
     closed = now - datetime.timedelta(seconds=settings.CLIPS_LISTEN_WINDOW_SECONDS)
     params = {
-        "clip": clip.pk,
+        "clip": clip_id,
         "listener": listener,
         "closed": closed,
         "window_start": window.start,

@@ -227,13 +227,16 @@ class ClipViewSet(
             raise exceptions.ValidationError(
                 {"heard": [f"At most {LISTEN_BODY_MAX_BYTES} bytes."]}
             )
-        clip = self.get_object()
+        # The clip and what it streams in one query, then the one upsert.
+        window = listening.window_of(self.get_queryset(), int(pk))
+        if window is None:
+            raise exceptions.NotFound
         serializer = ListenProgressInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         listener = plays.listener_of(request)
         heard = serializer.validated_data["heard"]
         if listener is None or not listening.progress_record(
-            clip=clip, listener=listener, heard=heard
+            window=window, clip_id=int(pk), listener=listener, heard=heard
         ):
             raise NoOpenListen
         return Response(status=status.HTTP_204_NO_CONTENT)

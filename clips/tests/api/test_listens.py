@@ -183,3 +183,9 @@ def test_the_admin_draws_the_curve_over_the_waveform(client, admin_client):
     assert heights[:10] == [0.0] * 10  # everyone: the top
     assert len(set(heights[10:])) == 1 and heights[10] > 0  # nobody: the bottom
     assert "1 listens reported progress: 0% heard it to the end" in page
+
+
+def test_a_beacon_is_one_read_and_one_upsert(client, clip, django_assert_num_queries):
+    streamed(client, clip)
+    with django_assert_num_queries(2):  # the clip and its window; the upsert
+        assert heard(client, clip, [[0, 1]]).status_code == 204
