@@ -12,26 +12,30 @@ listens that heard each twentieth of the window, counted in the database.
 """
 
 import datetime
-import statistics
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from clips.models import Clip, Listen, ListenProgress, Play, Rendition, RenditionName
+from clips.models import (
+    HEARD_COLUMNS,
+    HEARD_SLOTS,
+    PARTS,
+    SLOTS_PER_COLUMN,
+    Clip,
+    Listen,
+    ListenProgress,
+    Play,
+    Rendition,
+    RenditionName,
+)
 
-HEARD_SLOTS = 240
-SLOTS_PER_COLUMN = 60
-COLUMNS = HEARD_SLOTS // SLOTS_PER_COLUMN
-PARTS = 20  # the retention curve's points: twentieths of the window
-SLOTS_PER_PART = HEARD_SLOTS // PARTS
 # A listen heard its clip to the end when it heard this share of the window.
 COMPLETE_SHARE = 0.9
 
 _TABLE = ListenProgress._meta.db_table
-_HEARD = [f"heard_{column}" for column in range(COLUMNS)]
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,10 @@ def slots_of(heard: list[tuple[float, float]], window: Window) -> list[int]:
         if last > first:
             bits |= ((1 << (last - first)) - 1) << first
     mask = (1 << SLOTS_PER_COLUMN) - 1
-    return [(bits >> (SLOTS_PER_COLUMN * column)) & mask for column in range(COLUMNS)]
+    return [
+        (bits >> (SLOTS_PER_COLUMN * column)) & mask
+        for column in range(len(HEARD_COLUMNS))
+    ]
 
 
 def _slot(seconds: float, window: Window) -> int:
@@ -103,13 +110,14 @@ WITH counted AS (
                 AND play.played_at = listen.started_at
         )
 )
-INSERT INTO {_TABLE} AS progress
-    (clip_id, listener, started_at, window_start, window_seconds, {", ".join(_HEARD)})
+INSERT INTO {_TABLE} AS progress (
+    clip_id, listener, started_at, window_start, window_seconds,
+    {", ".join(HEARD_COLUMNS)})
 SELECT %(clip)s, %(listener)s, started_at, %(window_start)s, %(window_seconds)s,
-    {", ".join(f"%({name})s" for name in _HEARD)}
+    {", ".join(f"%({name})s" for name in HEARD_COLUMNS)}
 FROM counted WHERE true
 ON CONFLICT (clip_id, listener, started_at) DO UPDATE SET
-    {", ".join(f"{name} = progress.{name} | excluded.{name}" for name in _HEARD)}
+    {", ".join(f"{name} = progress.{name} | excluded.{name}" for name in HEARD_COLUMNS)}
 RETURNING id
 """  # noqa: S608 (table names from our models; values are bound parameters)
 
@@ -131,7 +139,7 @@ def progress_record(
         "closed": closed,
         "window_start": window.start,
         "window_seconds": window.seconds,
-        **dict(zip(_HEARD, slots_of(heard, window), strict=True)),
+        **dict(zip(HEARD_COLUMNS, slots_of(heard, window), strict=True)),
     }
     with connection.cursor() as cursor:
         cursor.execute(_PROGRESS_SQL, params)
@@ -142,59 +150,44 @@ def clip_listening(*, clip: Clip) -> Listening:
     """The clip's listens with progress, the share that heard COMPLETE_SHARE of
     their window, the median seconds heard and the retention curve (PARTS points).
 
-    PostgreSQL counts it all in one aggregate over the clip's rows; SQLite (the
-    embedded default, for small catalogues) sums the curve in SQL and reads the
-    bits for the rest."""
-    if connection.vendor == "postgresql":
-        row = _aggregate(clip, _POSTGRES_COUNTS)
-        listens, complete, median, *parts = row
-    else:
-        listens, *parts = _aggregate(clip, "")
-        heard = [
-            (_bit_count(columns), seconds)
-            for *columns, seconds in ListenProgress.objects.filter(
-                clip=clip
-            ).values_list(*_HEARD, "window_seconds")
-        ]
-        complete = sum(bits >= COMPLETE_SHARE * HEARD_SLOTS for bits, _ in heard)
-        median = (
-            statistics.median(bits * seconds / HEARD_SLOTS for bits, seconds in heard)
-            if heard
-            else None
-        )
+    The database groups the clip's rows by what they heard (the parts and the
+    number of slots it keeps on each row): listens that heard the same come as
+    one group, so what comes back is small however many listens there are.
+    """
+    groups = list(
+        ListenProgress.objects.filter(clip=clip)
+        .values_list("parts_heard", "slots_heard", "window_seconds")
+        .annotate(listens=Count("*"))
+        .order_by()
+    )
+    listens = sum(group[-1] for group in groups)
     if not listens:
-        return Listening(0, None, None, [0.0] * PARTS)  # the sums are NULL
+        return Listening(0, None, None, [0.0] * PARTS)
+    complete = sum(
+        count for _, slots, _, count in groups if slots >= COMPLETE_SHARE * HEARD_SLOTS
+    )
+    heard = sorted(
+        (slots * seconds / HEARD_SLOTS, count) for _, slots, seconds, count in groups
+    )
     return Listening(
         listens=listens,
         completion_rate=round(complete / listens, 4),
-        median_heard_seconds=None if median is None else round(median, 2),
-        retention=[round(part / listens, 4) for part in parts],
+        median_heard_seconds=round(_median(heard, listens), 2),
+        retention=[
+            round(sum(n for parts, _, _, n in groups if parts >> part & 1) / listens, 4)
+            for part in range(PARTS)
+        ],
     )
 
 
-def _bit_count(columns: list[int]) -> int:
-    return sum(bin(column).count("1") for column in columns)
-
-
-def _part_heard(part: int) -> str:
-    column, part_in_column = divmod(part, SLOTS_PER_COLUMN // SLOTS_PER_PART)
-    shift = part_in_column * SLOTS_PER_PART
-    mask = (1 << SLOTS_PER_PART) - 1
-    return f"SUM(CASE WHEN (heard_{column} >> {shift}) & {mask} <> 0 THEN 1 ELSE 0 END)"
-
-
-_SLOTS_HEARD = " + ".join(f"bit_count({name}::bit(64))" for name in _HEARD)
-_POSTGRES_COUNTS = f"""
-    SUM(CASE WHEN {_SLOTS_HEARD} >= {COMPLETE_SHARE * HEARD_SLOTS} THEN 1 ELSE 0 END),
-    percentile_cont(0.5) WITHIN GROUP (
-        ORDER BY ({_SLOTS_HEARD}) * window_seconds / {HEARD_SLOTS}),
-"""
-
-
-def _aggregate(clip: Clip, counts: str) -> tuple:
-    parts = ", ".join(_part_heard(part) for part in range(PARTS))
-    # Table and columns are ours; the clip's id is a bound parameter.
-    sql = f"SELECT COUNT(*), {counts} {parts} FROM {_TABLE} WHERE clip_id = %s"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [clip.pk])
-        return cursor.fetchone()
+def _median(values: list[tuple[float, int]], total: int) -> float:
+    """The median of sorted (value, how many times) pairs."""
+    middle = [(total - 1) // 2, total // 2]
+    found = []
+    seen = 0
+    for value, count in values:
+        while middle and middle[0] < seen + count:
+            found.append(value)
+            middle.pop(0)
+        seen += count
+    return sum(found) / 2

@@ -312,13 +312,61 @@ class Play(ExportModelOperationsMixin("play"), models.Model):
         return f"{self.clip} at {self.played_at:%Y-%m-%d %H:%M:%S}"
 
 
+# A listen's progress: the stream's window cut into slots, 60 to a 64-bit column
+# (no sign bit), and into PARTS parts of SLOTS_PER_PART slots for the curve.
+HEARD_COLUMNS = ("heard_0", "heard_1", "heard_2", "heard_3")
+SLOTS_PER_COLUMN = 60
+HEARD_SLOTS = SLOTS_PER_COLUMN * len(HEARD_COLUMNS)
+PARTS = 20
+SLOTS_PER_PART = HEARD_SLOTS // PARTS
+
+
+class _HeardBits(models.Func):
+    """An expression over the heard columns in plain integer arithmetic, the same
+    SQL on PostgreSQL and SQLite (whose bit functions differ or are missing)."""
+
+    output_field = models.IntegerField()
+
+    def as_sql(self, compiler, connection, **extra):
+        columns = [compiler.compile(each)[0] for each in self.get_source_expressions()]
+        return " + ".join(self.terms(columns)), []
+
+    def terms(self, columns: list[str]):
+        raise NotImplementedError
+
+
+class SlotsHeard(_HeardBits):
+    """How many slots are set: one term a bit."""
+
+    def terms(self, columns: list[str]):
+        for column in columns:
+            for bit in range(SLOTS_PER_COLUMN):
+                yield f"(({column} >> {bit}) & 1)"
+
+
+class PartsHeard(_HeardBits):
+    """Bit i set when some slot of part i is: the retention curve's row."""
+
+    def terms(self, columns: list[str]):
+        mask = (1 << SLOTS_PER_PART) - 1
+        per_column = SLOTS_PER_COLUMN // SLOTS_PER_PART
+        for part in range(PARTS):
+            column, shift = divmod(part, per_column)
+            yield (
+                f"(CASE WHEN (({columns[column]} >> {shift * SLOTS_PER_PART}) "
+                f"& {mask}) <> 0 THEN {1 << part} ELSE 0 END)"
+            )
+
+
 class ListenProgress(models.Model):
     """What a counted listen heard of its stream (clips.listening).
 
     One row per counted play's listen: the same clip, listener and window start
     as its Play. The stream's window (the preview's excerpt of the original, or
-    the whole clip) is cut into HEARD_SLOTS slots, set in four 60-bit integers,
-    so that a beacon merges its ranges with one bitwise OR in an upsert.
+    the whole clip) is cut into HEARD_SLOTS slots, set in four integers, so that
+    a report merges its ranges with one bitwise OR in an upsert; the database
+    keeps how many slots are set and which parts were heard beside them, so that a
+    clip's stats group its rows without reading their bits.
     """
 
     clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="+")
@@ -331,13 +379,30 @@ class ListenProgress(models.Model):
     heard_1 = models.BigIntegerField(default=0)
     heard_2 = models.BigIntegerField(default=0)
     heard_3 = models.BigIntegerField(default=0)
+    slots_heard = models.GeneratedField(
+        expression=SlotsHeard(*HEARD_COLUMNS),
+        output_field=models.IntegerField(),
+        db_persist=True,
+    )
+    parts_heard = models.GeneratedField(
+        expression=PartsHeard(*HEARD_COLUMNS),
+        output_field=models.IntegerField(),
+        db_persist=True,
+    )
 
     class Meta:
-        # Also the index of a clip's stats: they read the clip's rows.
         constraints = [
             models.UniqueConstraint(
                 fields=["clip", "listener", "started_at"],
                 name="one_progress_per_listen",
+            )
+        ]
+        # A clip's stats read these alone (an index-only scan on PostgreSQL).
+        indexes = [
+            models.Index(
+                fields=["clip"],
+                include=["parts_heard", "slots_heard", "window_seconds"],
+                name="listen_progress_stats",
             )
         ]
 

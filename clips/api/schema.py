@@ -7,6 +7,7 @@ audio sources, and the plain Django stream view.
 
 from typing import Any
 
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
@@ -67,6 +68,13 @@ class ClipsAutoSchema(AutoSchema):
         super()._insert_field_validators(field, schema)
         if "oneOf" in schema and schema["oneOf"][-1] == _EMPTY_STRING:
             schema["anyOf"] = schema.pop("oneOf")
+
+
+class BeaconSessionScheme(SessionScheme):
+    """The session as the progress reports use it (no CSRF token): a cookie."""
+
+    target_class = "clips.api.views.BeaconSessionAuthentication"
+    name = "beaconCookieAuth"
 
 
 class ClipInputScheme(OpenApiSerializerExtension):
