@@ -16,7 +16,16 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import (
+    Avg,
+    Case,
+    Count,
+    FloatField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    When,
+)
 from django.utils import timezone
 
 from clips.models import (
@@ -191,3 +200,21 @@ def _median(values: list[tuple[float, int]], total: int) -> float:
             middle.pop(0)
         seen += count
     return sum(found) / 2
+
+
+def with_completion(clips: QuerySet[Clip]) -> QuerySet[Clip]:
+    """Each clip's completion rate as `listen_completion` (None without progress),
+    in the same query: a subquery per clip listed, so a list may sort by it."""
+    complete = COMPLETE_SHARE * HEARD_SLOTS
+    rate = (
+        ListenProgress.objects.filter(clip=OuterRef("pk"))
+        .values("clip")
+        .annotate(
+            rate=Avg(
+                Case(When(slots_heard__gte=complete, then=1.0), default=0.0),
+                output_field=FloatField(),
+            )
+        )
+        .values("rate")
+    )
+    return clips.annotate(listen_completion=Subquery(rate, output_field=FloatField()))

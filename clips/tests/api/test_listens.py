@@ -189,3 +189,18 @@ def test_a_beacon_is_one_read_and_one_upsert(client, clip, django_assert_num_que
     streamed(client, clip)
     with django_assert_num_queries(2):  # the clip and its window; the upsert
         assert heard(client, clip, [[0, 1]]).status_code == 204
+
+
+def test_the_admin_lists_and_sorts_clips_by_completion(admin_client):
+    rates = {"Finished": 20, "Half": 10, "Unheard": None}
+    for title, end in rates.items():
+        clip = ClipFactory(title=title, duration=20.0)
+        if end is not None:
+            listener = Client(HTTP_USER_AGENT=title)
+            streamed(listener, clip)
+            heard(listener, clip, [[0, end]])
+    for order, expected in (("10", ["-", "0%", "100%"]), ("-10", ["100%", "0%", "-"])):
+        page = admin_client.get("/admin/clips/clip/", {"o": order}).text
+        assert "Heard to the end" in page
+        cells = re.findall(r'<td class="field-completion">([^<]*)</td>', page)
+        assert cells == expected, order
