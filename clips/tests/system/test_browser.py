@@ -27,14 +27,13 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.wait import WebDriverWait
 
-from clips.ingest import pipeline
 from clips.listening import clip_listening
 from clips.models import Clip, ClipStatus, Genre, Play
 from clips.sample_audio import SHIPPED
 from clips.selectors import clip_stats
 from clips.services import curator_create
 from clips.tests.audio import tone
-from clips.tests.factories import AUDIO_BYTES, ClipFactory
+from clips.tests.factories import AUDIO_BYTES, ClipFactory, ingested_clip
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -207,12 +206,7 @@ def test_play_then_seek_in_chromium_plays_audio_and_counts_one_play(
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_a_click_on_a_waveform_seeks_its_player(browser, live_server):
-    clip = ClipFactory(
-        audio_file__data=tone("mp3", seconds=12, channels=1),
-        status=ClipStatus.PENDING,
-        duration=12,
-    )
-    pipeline.clip_ingest(clip_id=clip.pk)
+    clip = ingested_clip(tone("mp3", seconds=12, channels=1))
     for page in ("/", f"/clips/{clip.pk}/"):
         browser.get(live_server.url + page)
         waveform = browser.find_element(By.CSS_SELECTOR, f"#clip-{clip.pk} .waveform")
@@ -247,12 +241,7 @@ def listening_when(clip: Clip, done) -> dict:
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_the_listener_page_reports_how_far_a_listen_got(browser, live_server):
-    clip = ClipFactory(
-        audio_file__data=tone("mp3", seconds=8, channels=1),
-        status=ClipStatus.PENDING,
-        duration=8,
-    )
-    pipeline.clip_ingest(clip_id=clip.pk)
+    clip = ingested_clip(tone("mp3", seconds=8, channels=1))
     browser.get(f"{live_server.url}/clips/{clip.pk}/")
     audio = browser.find_element(By.CSS_SELECTOR, f"audio[data-clip='{clip.pk}']")
     press_play(browser, audio)
