@@ -28,6 +28,7 @@ from django.db.models import (
 )
 from django.utils import timezone
 
+from clips import metrics
 from clips.models import (
     HEARD_COLUMNS,
     HEARD_SLOTS,
@@ -120,25 +121,33 @@ WITH counted AS (
         )
 )
 INSERT INTO {_TABLE} AS progress (
-    clip_id, listener, started_at, window_start, window_seconds,
+    clip_id, listener, started_at, window_start, window_seconds, ends_reported,
     {", ".join(HEARD_COLUMNS)})
 SELECT %(clip)s, %(listener)s, started_at, %(window_start)s, %(window_seconds)s,
-    {", ".join(f"%({name})s" for name in HEARD_COLUMNS)}
+    %(ended)s, {", ".join(f"%({name})s" for name in HEARD_COLUMNS)}
 FROM counted WHERE true
 ON CONFLICT (clip_id, listener, started_at) DO UPDATE SET
+    ends_reported = progress.ends_reported + excluded.ends_reported,
     {", ".join(f"{name} = progress.{name} | excluded.{name}" for name in HEARD_COLUMNS)}
-RETURNING id
+RETURNING ends_reported, slots_heard
 """  # noqa: S608 (table names from our models; values are bound parameters)
 
 
 def progress_record(
-    *, window: Window, clip_id: int, listener: str, heard: list[tuple[float, float]]
+    *,
+    window: Window,
+    clip_id: int,
+    listener: str,
+    heard: list[tuple[float, float]],
+    ended: bool = False,
 ) -> bool:
     """Add `heard` to this listener's counted listen of the clip, if one is open.
 
     One statement on both databases (an upsert with a bitwise OR), so beacons
     that cross, or come twice, merge without a lock held between requests. False
-    when the listener has no counted listen open: nothing is written.
+    when the listener has no counted listen open: nothing is written. The first
+    report that says the listen `ended` puts its share heard in the histogram
+    (the upsert counts such reports, under the row's lock).
     """
     now = timezone.now()
     closed = now - datetime.timedelta(seconds=settings.CLIPS_LISTEN_WINDOW_SECONDS)
@@ -148,11 +157,18 @@ def progress_record(
         "closed": closed,
         "window_start": window.start,
         "window_seconds": window.seconds,
+        "ended": int(ended),
         **dict(zip(HEARD_COLUMNS, slots_of(heard, window), strict=True)),
     }
     with connection.cursor() as cursor:
         cursor.execute(_PROGRESS_SQL, params)
-        return cursor.fetchone() is not None
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    ends, slots = row
+    if ended and ends == 1:
+        metrics.LISTEN_HEARD_RATIO.observe(slots / HEARD_SLOTS)
+    return True
 
 
 def clip_listening(*, clip: Clip) -> Listening:

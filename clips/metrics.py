@@ -71,6 +71,12 @@ STREAM_ERRORS = Counter(
     "Streams that failed, by reason (see STREAM_ERROR_REASONS).",
     ["reason"],
 )
+LISTEN_HEARD_RATIO = Histogram(
+    "clips_listen_heard_ratio",
+    "The share of its stream a counted listen heard, observed once, when its "
+    "player first reports it ended (clips.listening).",
+    buckets=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0),
+)
 LISTENS_OVER_ADDRESS_CAP = Counter(
     "clips_listens_over_address_cap_total",
     "Anonymous listens not counted as plays: their address had "

@@ -379,6 +379,9 @@ class ListenProgress(models.Model):
     heard_1 = models.BigIntegerField(default=0)
     heard_2 = models.BigIntegerField(default=0)
     heard_3 = models.BigIntegerField(default=0)
+    # Reports that said the listen ended: the first one is when the listen's share
+    # heard goes to Prometheus (clips_listen_heard_ratio), once.
+    ends_reported = models.PositiveIntegerField(default=0)
     slots_heard = models.GeneratedField(
         expression=SlotsHeard(*HEARD_COLUMNS),
         output_field=models.IntegerField(),

@@ -374,6 +374,13 @@ class ListenProgressInputSerializer(serializers.Serializer):
             "of the clip's audio (its original's timeline, as the waveform)."
         ),
     )
+    ended = serializers.BooleanField(
+        default=False,
+        help_text=(
+            "True on a report sent as the listen ends (the player ended, the page "
+            "goes): the first such report counts the listen in Prometheus."
+        ),
+    )
 
 
 class ListeningSerializer(serializers.Serializer):

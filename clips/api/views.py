@@ -234,9 +234,13 @@ class ClipViewSet(
         serializer = ListenProgressInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         listener = plays.listener_of(request)
-        heard = serializer.validated_data["heard"]
+        report = serializer.validated_data
         if listener is None or not listening.progress_record(
-            window=window, clip_id=int(pk), listener=listener, heard=heard
+            window=window,
+            clip_id=int(pk),
+            listener=listener,
+            heard=report["heard"],
+            ended=report["ended"],
         ):
             raise NoOpenListen
         return Response(status=status.HTTP_204_NO_CONTENT)

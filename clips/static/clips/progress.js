@@ -4,7 +4,8 @@
 // nothing new was heard. The player holds the preview, a stretch of the clip that
 // starts data-offset seconds in: positions are sent on the clip's own timeline, so
 // every curve lines up with its waveform. The server merges what it is sent, so a
-// report repeats what came before.
+// report repeats what came before. Reports as the listen ends (the player ended,
+// the page goes) say so: the first counts the listen in Prometheus.
 "use strict";
 
 const PLAYING_REPORT_MS = 10000;
@@ -16,14 +17,14 @@ for (const audio of document.querySelectorAll("audio[data-clip]")) {
   let sent = "";
   let timer = null;
 
-  const report = () => {
+  const report = (ended = false) => {
     const heard = [];
     for (let i = 0; i < audio.played.length; i++) {
       const start = audio.played.start(i) + offset;
       const end = audio.played.end(i) + offset;
       if (end > start) heard.push([+start.toFixed(2), +end.toFixed(2)]);
     }
-    const body = JSON.stringify({ heard: heard.slice(-MAX_RANGES) });
+    const body = JSON.stringify({ heard: heard.slice(-MAX_RANGES), ended });
     if (!heard.length || body === sent) return;
     sent = body;
     // A string goes as text/plain: no CORS preflight, no CSRF token needed.
@@ -38,7 +39,7 @@ for (const audio of document.querySelectorAll("audio[data-clip]")) {
     timer ??= setInterval(report, PLAYING_REPORT_MS);
   });
   audio.addEventListener("pause", () => (stop(), report()));
-  audio.addEventListener("ended", () => (stop(), report()));
-  audio.addEventListener("seeked", report);
-  addEventListener("pagehide", report);
+  audio.addEventListener("ended", () => (stop(), report(true)));
+  audio.addEventListener("seeked", () => report());
+  addEventListener("pagehide", () => report(true));
 }

@@ -6,6 +6,7 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
+from prometheus_client import REGISTRY
 
 from clips.models import ListenProgress
 from clips.tests.audio import tone
@@ -204,3 +205,27 @@ def test_the_admin_lists_and_sorts_clips_by_completion(admin_client):
         assert "Heard to the end" in page
         cells = re.findall(r'<td class="field-completion">([^<]*)</td>', page)
         assert cells == expected, order
+
+
+def test_the_first_report_of_an_end_counts_the_listen_in_prometheus(client, clip):
+    def observed() -> tuple[float, float]:
+        count = REGISTRY.get_sample_value("clips_listen_heard_ratio_count") or 0
+        total = REGISTRY.get_sample_value("clips_listen_heard_ratio_sum") or 0
+        return count, total
+
+    before = observed()
+    streamed(client, clip)
+    client.post(
+        listens_url(clip),
+        json.dumps({"heard": [[0, 5]]}),
+        content_type="application/json",
+    )
+    assert observed() == before  # not ended yet
+    for end in (10, 20):  # the page ended, then went: one listen, counted once
+        client.post(
+            listens_url(clip),
+            json.dumps({"heard": [[0, end]], "ended": True}),
+            content_type="application/json",
+        )
+    count, total = observed()
+    assert (count - before[0], total - before[1]) == (1, 0.5)

@@ -53,8 +53,12 @@ DASHBOARD_PANELS = {
     "Ingest outcomes",
     "Ingest duration p50 / p95",
     "Ingest queue length",
+    "Share of the stream heard p25 / p50 / p75",
 }
-DASHBOARD_ROWS = {"Ingest"}  # a heading over the panels below it, with no query
+DASHBOARD_ROWS = {
+    "Ingest",
+    "Listening",
+}  # a heading over the panels below it, with no query
 # Prometheus' jobs and what compose runs for each: (service, port).
 SCRAPED = {"clips": ("app", 8000), "nginx-log": ("mtail", 3903)}
 SCRAPED["clips-worker"] = ("worker", 9808)  # its WORKER_METRICS_BIND

@@ -79,6 +79,8 @@ INGEST_PANELS = {
     "Ingest duration p50 / p95",
     "Ingest queue length",
 }
+# Panels of listens' progress reports: the first run sends some.
+REPORT_PANELS = {"Share of the stream heard p25 / p50 / p75"}
 INGESTED = 6  # a sample clip no round streams, ingested again by the worker
 # A series each job exports from its start, to tell that a scrape has landed.
 SCRAPED_SERIES = {
@@ -97,9 +99,10 @@ def panel_queries(title: str) -> list[str]:
 
 
 def all_queries(*, edge: bool) -> list[str]:
-    """Every panel's queries: with the edge, but the ingest's; else but nginx's."""
+    """Every panel's queries: with the edge, but the ingest's and the reports';
+    else but nginx's."""
     dashboard = json.loads(DASHBOARD.read_text())
-    left_out = INGEST_PANELS if edge else EDGE_PANELS
+    left_out = INGEST_PANELS | REPORT_PANELS if edge else EDGE_PANELS
     return [
         target["expr"]
         for panel in dashboard["panels"]
@@ -181,6 +184,17 @@ def listen(base: str, clip_id: int, headers: dict[str, str], status: int) -> byt
     return response.content
 
 
+def report_heard_to_the_end(base: str, clip_id: int, agent: dict[str, str]) -> None:
+    """That listener's player: the whole stream heard, and the listen ended."""
+    response = requests.post(
+        f"{base}/api/v1/clips/{clip_id}/listens",
+        json={"heard": [[0, 10**4]], "ended": True},
+        headers=agent,
+        timeout=10,
+    )
+    assert response.status_code == 204, response.text
+
+
 def ingest_on_the_worker(workdir: Path, broker: dict[str, str], worker_url: str):
     """Queue clip INGESTED as `manage.py ingest --queue` does; wait for the worker."""
     subprocess.run(
@@ -220,8 +234,13 @@ def scraped(tmp_path_factory) -> Prometheus:
             prom.wait_for_scrape_after(0, jobs=tuple(jobs))
             ingest_on_the_worker(workdir, broker, worker.url)
             for listens in ROUNDS:
+                reported = False
                 for clip_id, headers, status in listens:
-                    listen(app.url, clip_id, headers, status)
+                    agent = {"User-Agent": f"listener-{uuid.uuid4()}"}
+                    listen(app.url, clip_id, {**agent, **headers}, status)
+                    if status == 200 and not reported:  # a counted listen
+                        report_heard_to_the_end(app.url, clip_id, agent)
+                        reported = True
                     requests.get(
                         f"{app.url}/api/v1/clips", timeout=10
                     ).raise_for_status()
@@ -255,7 +274,7 @@ def test_top_streamed_clips_are_the_plays_per_clip(scraped):
 def test_request_rate_by_view_shows_the_api_not_the_scrapes_nor_probes(scraped):
     (expr,) = panel_queries("API request rate by view")
     rates = scraped.values(expr, by="view")
-    assert set(rates) == {"clip-stream", "clip-list"}
+    assert set(rates) == {"clip-stream", "clip-list", "clip-listens"}
     assert all(rate > 0 for rate in rates.values())
 
 
@@ -287,6 +306,16 @@ def test_bytes_are_counted_for_files_only(scraped):
 def test_stream_time_quantiles_are_positive_and_ordered(scraped, title):
     p50, p95, p99 = (scraped.values(expr, by="")[""] for expr in panel_queries(title))
     assert 0 < p50 <= p95 <= p99
+
+
+def test_share_heard_counts_each_reported_listen_once(scraped):
+    counted = scraped.value('sum(clips_listen_heard_ratio_count{job="clips"})')
+    assert counted == 2  # a listen reported in each of the first two rounds
+    p25, p50, p75 = (
+        scraped.values(expr, by="")[""]
+        for expr in panel_queries("Share of the stream heard p25 / p50 / p75")
+    )
+    assert 0 < p25 <= p50 <= p75 <= 1
 
 
 def test_ingest_outcomes_show_the_one_the_worker_made_ready(scraped):
