@@ -44,6 +44,7 @@ from clips.models import (
 
 # A listen heard its clip to the end when it heard this share of the window.
 COMPLETE_SHARE = 0.9
+_COMPLETE_SLOTS = COMPLETE_SHARE * HEARD_SLOTS
 
 _TABLE = ListenProgress._meta.db_table
 
@@ -188,9 +189,7 @@ def clip_listening(*, clip: Clip) -> Listening:
     listens = sum(group[-1] for group in groups)
     if not listens:
         return Listening(0, None, None, [0.0] * PARTS)
-    complete = sum(
-        count for _, slots, _, count in groups if slots >= COMPLETE_SHARE * HEARD_SLOTS
-    )
+    complete = sum(count for _, slots, _, count in groups if slots >= _COMPLETE_SLOTS)
     heard = sorted(
         (slots * seconds / HEARD_SLOTS, count) for _, slots, seconds, count in groups
     )
@@ -221,13 +220,12 @@ def _median(values: list[tuple[float, int]], total: int) -> float:
 def with_completion(clips: QuerySet[Clip]) -> QuerySet[Clip]:
     """Each clip's completion rate as `listen_completion` (None without progress),
     in the same query: a subquery per clip listed, so a list may sort by it."""
-    complete = COMPLETE_SHARE * HEARD_SLOTS
     rate = (
         ListenProgress.objects.filter(clip=OuterRef("pk"))
         .values("clip")
         .annotate(
             rate=Avg(
-                Case(When(slots_heard__gte=complete, then=1.0), default=0.0),
+                Case(When(slots_heard__gte=_COMPLETE_SLOTS, then=1.0), default=0.0),
                 output_field=FloatField(),
             )
         )

@@ -83,9 +83,11 @@ class Genre(models.TextChoices):
     OTHER = "other", "Other"
 
 
-# Columns of a clip that Clip.save() leaves alone: the play rule writes the first
-# two, PostgreSQL the last.
-WRITTEN_ELSEWHERE = frozenset({"play_count", "last_played_at", "search_vector"})
+# A clip's counts of plays: the play rule's one statement writes them (clips.plays).
+PLAY_COUNTS = ("play_count", "last_played_at")
+# Columns of a clip that Clip.save() leaves alone: the play counts, and the search
+# vector PostgreSQL keeps.
+WRITTEN_ELSEWHERE = frozenset({*PLAY_COUNTS, "search_vector"})
 
 
 class ClipStatus(models.TextChoices):

@@ -21,7 +21,7 @@ from clips.catalogue import search as catalogue_search
 from clips.files import storage
 from clips.ingest import pipeline
 from clips.listening import Listening
-from clips.models import Clip, ClipStatus, Rendition, RenditionName
+from clips.models import PLAY_COUNTS, Clip, ClipStatus, Rendition, RenditionName
 
 STATS_DAYS = 30
 # The renditions a listener's player chooses from.
@@ -106,9 +106,7 @@ def clip_stats(
     no listener and add to plays only.
     """
     # As counted now: `clip` may have been read before a play.
-    play_count, last_played_at = Clip.objects.values_list(
-        "play_count", "last_played_at"
-    ).get(pk=clip.pk)
+    play_count, last_played_at = Clip.objects.values_list(*PLAY_COUNTS).get(pk=clip.pk)
     today = timezone.now().date()
     first_day = today - datetime.timedelta(days=days - 1)
     recent = clip.plays.filter(played_at__date__gte=first_day)

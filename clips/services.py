@@ -18,6 +18,7 @@ from clips import sample_audio, tasks
 from clips.files import cleanup, storage
 from clips.models import (
     AUDIO_CONTENT_TYPES,
+    PLAY_COUNTS,
     Clip,
     ClipStatus,
     RenditionName,
@@ -199,8 +200,7 @@ def _audio_changed(clip: Clip, stored: dict | None) -> bool:
 
 def clip_counts_keep(*, clip: Clip) -> None:
     """Give `clip`, about to be saved whole, the play counts its row has now."""
-    counted = ["play_count", "last_played_at"]
-    if current := Clip.objects.filter(pk=clip.pk).values(*counted).first():
+    if current := Clip.objects.filter(pk=clip.pk).values(*PLAY_COUNTS).first():
         for name, value in current.items():
             setattr(clip, name, value)
 

@@ -59,6 +59,9 @@ class PageError(ValueError):
 class PastTheLast(PageError):
     """A numbered page after the last one."""
 
+    def __init__(self) -> None:
+        super().__init__("page", "Invalid page: it is past the last.")
+
 
 @dataclass(frozen=True)
 class Order:
@@ -189,7 +192,7 @@ def page_get(
         number = number or 1
         offset = (number - 1) * size
         if offset >= MAX_OFFSET and count <= offset:
-            raise PastTheLast("page", "Invalid page: it is past the last.")
+            raise PastTheLast
         if offset >= MAX_OFFSET:
             raise PageError(
                 "page",
@@ -200,7 +203,7 @@ def page_get(
         rows = list(clips.order_by(*order.order_by())[offset : offset + size + 1])
         more, rows = len(rows) > size, rows[:size]
         if not rows and number > 1:
-            raise PastTheLast("page", "Invalid page: it is past the last.")
+            raise PastTheLast
         has_next, has_previous = more, number > 1
     return Page(
         clips=rows,

@@ -79,15 +79,14 @@ def ranked(clips: QuerySet[Clip]) -> bool:
 
 
 def _full_text(clips: QuerySet[Clip], text: str) -> QuerySet[Clip]:
-    terms = _terms(text)
-    query = SearchQuery(text, search_type="websearch", config=CONFIGURATION)
-    if terms.unfinished:
+    unfinished = _terms(text).unfinished
+    if not unfinished:
+        query = SearchQuery(text, search_type="websearch", config=CONFIGURATION)
+    else:
         # "pian" finds "piano": the last word is also a prefix (and a prefix
         # matches the word itself, stemmed the same way).
-        head = text[: text.rstrip().rfind(terms.unfinished)]
-        query = SearchQuery(
-            f"{terms.unfinished}:*", search_type="raw", config=CONFIGURATION
-        )
+        head = text[: text.rstrip().rfind(unfinished)]
+        query = SearchQuery(f"{unfinished}:*", search_type="raw", config=CONFIGURATION)
         if head.strip():
             query &= SearchQuery(head, search_type="websearch", config=CONFIGURATION)
     # ts_rank is a real, whose text (how it reaches Python) is rounded: as a

@@ -30,6 +30,10 @@ def clip(title: str, description: str = "", days_ago: int = 0) -> Clip:
     return ClipFactory(title=title, description=description, created_at=created)
 
 
+# The catalogue's clips with "warm", the newest first.
+WARM_NEWEST_FIRST = ["Jazz piano trio", "Piano, warm and slow", "Warm piano chords"]
+
+
 @pytest.fixture
 def catalogue():
     clip("Warm piano chords", "Felt piano in a small room.", days_ago=3)
@@ -136,11 +140,7 @@ def test_a_changed_title_is_searched_at_once(client, curator_client, catalogue):
 def test_sqlite_lists_matches_newest_first(client, catalogue, settings):
     if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
         pytest.skip("PostgreSQL ranks them (test_titles_rank_above_descriptions…)")
-    assert found(client, "warm") == [
-        "Jazz piano trio",
-        "Piano, warm and slow",
-        "Warm piano chords",
-    ]
+    assert found(client, "warm") == WARM_NEWEST_FIRST
 
 
 @pytest.mark.postgres
@@ -159,11 +159,7 @@ def test_a_search_matching_more_than_can_be_ranked_lists_the_newest_first(
     client, catalogue, monkeypatch
 ):
     monkeypatch.setattr(pages, "EXACT_COUNT_MAX", 2)  # "warm" has 3 matches
-    assert found(client, "warm") == [
-        "Jazz piano trio",
-        "Piano, warm and slow",
-        "Warm piano chords",
-    ]
+    assert found(client, "warm") == WARM_NEWEST_FIRST
 
 
 @pytest.mark.postgres
