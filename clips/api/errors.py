@@ -82,10 +82,27 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
-def _as_fields(data: Any) -> dict:
-    if isinstance(data, dict):
-        return data
-    return {"non_field_errors": data if isinstance(data, list) else [data]}
+def _as_fields(data: Any) -> dict[str, list[str]]:
+    """Each field's messages as a flat list of strings, as the schema says.
+
+    A list field's errors come from DRF keyed by position ({"0": [...]}, nested for
+    lists of lists); each message keeps its place as a prefix ("[2][1] ...").
+    """
+    if not isinstance(data, dict):
+        data = {"non_field_errors": data}
+    return {name: _messages(errors) for name, errors in data.items()}
+
+
+def _messages(errors: Any, place: str = "") -> list[str]:
+    if isinstance(errors, dict):
+        return [
+            message
+            for key, nested in errors.items()
+            for message in _messages(nested, f"{place}[{key}]")
+        ]
+    if isinstance(errors, list):
+        return [message for nested in errors for message in _messages(nested, place)]
+    return [f"{place} {errors}" if place else str(errors)]
 
 
 def is_api(request: HttpRequest) -> bool:

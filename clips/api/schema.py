@@ -282,9 +282,14 @@ ERROR_HEADERS = [
 ]
 
 
-def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
+def error_responses(
+    *statuses: int, meanings: dict[int, str] | None = None
+) -> dict[int, OpenApiResponse]:
+    """The error responses of `statuses`; `meanings` says what some of them mean
+    for this operation instead of ERROR_MEANINGS."""
+    meanings = ERROR_MEANINGS | (meanings or {})
     return {
-        status: OpenApiResponse(ErrorSerializer, description=ERROR_MEANINGS[status])
+        status: OpenApiResponse(ErrorSerializer, description=meanings[status])
         for status in statuses
     }
 

@@ -202,7 +202,7 @@ class ClipViewSet(
             "merged with those sent before, clipped to what is streamed (the "
             "preview's excerpt, else the clip). JSON, or the same as text/plain "
             "(navigator.sendBeacon), no CSRF token; at most 100 ranges and 4 KB. "
-            "409 without a counted listen open."
+            "A range that ends before it starts is a 400 too (no schema says so)."
         ),
         request={
             "application/json": ListenProgressInputSerializer,
@@ -211,7 +211,17 @@ class ClipViewSet(
         parameters=ERROR_HEADERS,
         responses={
             204: OpenApiResponse(description="Recorded."),
-            **error_responses(400, 404, 409, 415, 429),
+            **error_responses(
+                400,
+                404,
+                409,
+                415,
+                429,
+                meanings={
+                    409: "No counted listen of this clip open for this listener "
+                    "(no counted stream, or its window has passed): no_open_listen."
+                },
+            ),
         },
     )
     @action(

@@ -116,7 +116,21 @@ def test_malformed_progress_is_a_400(client, clip, body):
         listens_url(clip), json.dumps(body), content_type="application/json"
     )
     assert response.status_code == 400
-    assert response.json()["code"] in {"invalid", "parse_error"}
+    error = response.json()
+    assert error["code"] == "invalid"
+    for messages in error["fields"].values():  # the schema's shape, nested or not
+        assert messages and all(isinstance(message, str) for message in messages)
+
+
+def test_each_bad_range_is_named_by_its_place(client, clip):
+    streamed(client, clip)
+    response = heard(client, clip, [[0, 1], [5, 1], [2, -1]])
+    assert response.json()["fields"] == {
+        "heard": [
+            "[1] A range ends at or after its start.",
+            "[2][1] Ensure this value is greater than or equal to 0.",
+        ]
+    }
 
 
 @pytest.mark.parametrize("body", ["{", " " * 4097 + '{"heard": []}'])
