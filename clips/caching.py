@@ -1,5 +1,5 @@
-"""The shared cache: anonymous catalogue answers, waveforms, and carrying on without
-Redis.
+"""The shared cache: anonymous catalogue answers, waveforms, what hot paths keep of
+a clip until it changes, and carrying on without Redis.
 
 The default cache is Redis when REDIS_URL is set (clips_project/settings.py), so
 every worker and replica shares these answers and the rate limits
@@ -15,6 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ import redis
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
+from django.db import transaction
 from django.http import HttpRequest
 from rest_framework import status
 from rest_framework.request import Request
@@ -127,6 +129,64 @@ def _counted_here(local, counter: str, window: int) -> Counted:
         local.set(counter, count := 1, window)
     opened = local.get(opened_key) or time.time()
     return Counted(count=count, seconds_left=max(opened + window - time.time(), 0))
+
+
+# --- what is kept of a clip until it changes ------------------------------------
+#
+# A hot path (a stream decision, a progress beacon) reads what it needs of a clip
+# from the cache, in the round trip of its rate limit, not from the database. Such
+# values are kept under the clip's generation, a counter that every change to the
+# clip or its renditions bumps (clips.signals), at once and again once the change
+# commits: a value read from the database before a commit is kept under the
+# generation read first, so it is never taken after the commit.
+
+# Each value lives this long at most: a bump lost while Redis was away (and kept
+# its data) is forgotten within it.
+CLIP_VALUE_SECONDS = 300
+
+
+def clip_value_keys(key: str, *, clip_id: int) -> list[str]:
+    """The keys to read (count_and_read) for clip_value_found(): the value kept at
+    `key`, then the clip's generation."""
+    return [key, _generation_key(clip_id)]
+
+
+def clip_value_found(values: list) -> Any | None:
+    """The value read at clip_value_keys(), if kept under the clip's generation now."""
+    kept, generation = values
+    if not kept or kept["generation"] != (generation or 0):
+        return None
+    return kept["value"]
+
+
+def clip_value_keep(key: str, *, generation: int | None, value: Any) -> None:
+    """Keep a value of the clip read from the database after `generation` (as
+    read at clip_value_keys()) was."""
+    with suppress(UNAVAILABLE):  # the read before failed too, and counted
+        cache.set(
+            key, {"generation": generation or 0, "value": value}, CLIP_VALUE_SECONDS
+        )
+
+
+def clip_changed(*, clip_id: int) -> None:
+    """Forget what is kept of the clip now and once the change commits."""
+    _generation_bump(clip_id)
+    transaction.on_commit(lambda: _generation_bump(clip_id))
+
+
+def _generation_key(clip_id: int) -> str:
+    return f"clips:stream-generation:{clip_id}"
+
+
+def _generation_bump(clip_id: int) -> None:
+    key = _generation_key(clip_id)
+    try:
+        try:
+            cache.incr(key)
+        except ValueError:  # none yet (or Redis restarted: its values went too)
+            cache.set(key, 1, None)
+    except UNAVAILABLE as error:
+        cache_unavailable(None, use="stream", error=error)
 
 
 # A value named by the digest of what it was made from never goes stale.

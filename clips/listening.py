@@ -28,13 +28,14 @@ from django.db.models import (
 )
 from django.utils import timezone
 
-from clips import metrics
+from clips import caching, metrics
 from clips.models import (
     HEARD_COLUMNS,
     HEARD_SLOTS,
     PARTS,
     SLOTS_PER_COLUMN,
     Clip,
+    ClipStatus,
     Listen,
     ListenProgress,
     Play,
@@ -65,10 +66,26 @@ class Listening:
     retention: list[float]
 
 
-def window_of(clips: QuerySet[Clip], clip_id: int) -> Window | None:
+def window_keys(*, clip_id: int) -> list[str]:
+    """The cache keys where a ready clip's window is kept until the clip changes,
+    since every beacon asks it: to read in the rate limit's round trip."""
+    return caching.clip_value_keys(f"clips:listen-window:{clip_id}", clip_id=clip_id)
+
+
+def window_found(kept: list | None) -> Window | None:
+    """The window read at window_keys() (None: the cache is down), if kept."""
+    found = caching.clip_value_found(kept) if kept else None
+    return None if found is None else Window(*found)
+
+
+def window_of(
+    clips: QuerySet[Clip], clip_id: int, *, kept: list | None
+) -> Window | None:
     """What a listener streams of the clip, one of `clips`: the preview's excerpt
     when there is one (what the listener's page plays), else the whole clip. None
-    when `clips` has no such clip. One query."""
+    when `clips` has no such clip. One query; a ready clip's window is then kept
+    at window_keys(), under the generation read in `kept`.
+    """
     preview = Rendition.objects.filter(
         clip=OuterRef("pk"), name=RenditionName.PREVIEW, excerpt_start__isnull=False
     )
@@ -78,15 +95,19 @@ def window_of(clips: QuerySet[Clip], clip_id: int) -> Window | None:
             excerpt_start=Subquery(preview.values("excerpt_start")[:1]),
             excerpt_seconds=Subquery(preview.values("excerpt_duration")[:1]),
         )
-        .values_list("duration", "excerpt_start", "excerpt_seconds")
+        .values_list("status", "duration", "excerpt_start", "excerpt_seconds")
         .first()
     )
     if row is None:
         return None
-    duration, start, seconds = row
-    if start is None:
-        return Window(start=0.0, seconds=duration)
-    return Window(start=start, seconds=seconds)
+    status, duration, start, seconds = row
+    window = Window(0.0, duration) if start is None else Window(start, seconds)
+    if kept and status == ClipStatus.READY:  # anyone may stream it: no user to ask
+        key, generation = window_keys(clip_id=clip_id)[0], kept[1]
+        caching.clip_value_keep(
+            key, generation=generation, value=[window.start, window.seconds]
+        )
+    return window
 
 
 def slots_of(heard: list[tuple[float, float]], window: Window) -> list[int]:

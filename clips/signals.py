@@ -3,10 +3,9 @@
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
-from clips import services
+from clips import caching, services
 from clips.files import cleanup
 from clips.models import Clip, Rendition
-from clips.streaming import facts
 
 
 @receiver(pre_save, sender=Clip, dispatch_uid="clips.play_counts_kept")
@@ -34,16 +33,16 @@ def file_owner_deleted(sender: type[Clip | Rendition], instance, **kwargs) -> No
     cleanup.files_release_on_commit(names=[field.name])
 
 
-# What a stream decision keeps of a clip (clips.streaming.facts) goes with any change
-# to it or its renditions. The ingest's bulk_create of renditions comes with a
-# save of the clip in the same transaction.
+# What hot paths keep of a clip (clips.caching.clip_value_keep: a stream's facts, a
+# beacon's window) goes with any change to it or its renditions. The ingest's
+# bulk_create of renditions comes with a save of the clip in the same transaction.
 @receiver(post_save, sender=Clip, dispatch_uid="clips.clip_stream_facts_saved")
 @receiver(post_delete, sender=Clip, dispatch_uid="clips.clip_stream_facts_deleted")
 def clip_changed(sender: type[Clip], instance: Clip, **kwargs) -> None:
-    facts.clip_changed(clip_id=instance.pk)
+    caching.clip_changed(clip_id=instance.pk)
 
 
 @receiver(post_save, sender=Rendition, dispatch_uid="clips.rendition_facts_saved")
 @receiver(post_delete, sender=Rendition, dispatch_uid="clips.rendition_facts_deleted")
 def rendition_changed(sender: type[Rendition], instance: Rendition, **kwargs) -> None:
-    facts.clip_changed(clip_id=instance.clip_id)
+    caching.clip_changed(clip_id=instance.clip_id)

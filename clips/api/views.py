@@ -230,15 +230,24 @@ class ClipViewSet(
         parser_classes=[JSONParser, BeaconParser],
         authentication_classes=[BeaconSessionAuthentication],
         permission_classes=[AllowAny],
-        throttle_classes=[ListenThrottle],
+        throttle_classes=[],  # ListenThrottle, in the view: it reads the window too
     )
     def listens(self, request: Request, pk: str) -> Response:
+        # One round trip to Redis (the listener's rate limit and the window the
+        # clip streams, kept since it last changed), then the one upsert.
+        throttle = ListenThrottle()
+        allowed, kept = throttle.allow_and_read(
+            request, self, keys=listening.window_keys(clip_id=int(pk))
+        )
+        if not allowed:
+            self.throttled(request, throttle.wait())
         if len(request.body) > LISTEN_BODY_MAX_BYTES:
             raise exceptions.ValidationError(
                 {"heard": [f"At most {LISTEN_BODY_MAX_BYTES} bytes."]}
             )
-        # The clip and what it streams in one query, then the one upsert.
-        window = listening.window_of(self.get_queryset(), int(pk))
+        window = listening.window_found(kept) or listening.window_of(
+            self.get_queryset(), int(pk), kept=kept
+        )
         if window is None:
             raise exceptions.NotFound
         serializer = ListenProgressInputSerializer(data=request.data)

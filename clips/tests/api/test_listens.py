@@ -200,10 +200,30 @@ def test_the_admin_draws_the_curve_over_the_waveform(client, admin_client):
     assert "1 listens reported progress: 0% heard it to the end" in page
 
 
-def test_a_beacon_is_one_read_and_one_upsert(client, clip, django_assert_num_queries):
+def test_a_beacon_is_one_upsert_once_the_window_is_kept(
+    client, clip, django_assert_num_queries
+):
     streamed(client, clip)
-    with django_assert_num_queries(2):  # the clip and its window; the upsert
+    with django_assert_num_queries(2):  # the clip's window, then kept; the upsert
         assert heard(client, clip, [[0, 1]]).status_code == 204
+    with django_assert_num_queries(1):
+        assert heard(client, clip, [[1, 2]]).status_code == 204
+
+
+def test_a_kept_window_goes_with_a_change_to_the_clip(client, clip):
+    streamed(client, clip)
+    assert heard(client, clip, [[0, 10]]).status_code == 204  # half of 20 s
+    clip.duration = 40.0
+    clip.save()
+    other = Client(HTTP_USER_AGENT="another listener")
+    streamed(other, clip)
+    assert heard(other, clip, [[0, 10]]).status_code == 204  # a quarter of 40 s
+    assert sorted(
+        ListenProgress.objects.values_list("window_seconds", "slots_heard")
+    ) == [
+        (20.0, 120),
+        (40.0, 60),
+    ]
 
 
 def test_the_admin_lists_and_sorts_clips_by_completion(admin_client):

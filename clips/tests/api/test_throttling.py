@@ -5,6 +5,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from clips import caching
+from clips.models import HEARD_SLOTS, ListenProgress
 from clips.selectors import clip_stats
 from clips.tests.factories import ClipFactory
 from clips.tests.tools import free_port
@@ -125,3 +126,18 @@ def test_the_outage_is_logged_again_a_minute_later_with_what_went_unlogged(
     first, again = outage_lines(caplog)
     assert "more since" not in first
     assert again.endswith("(9 more since the last line)")
+
+
+def test_a_beacon_reads_its_window_from_the_database_while_redis_is_down(
+    client, redis_down
+):
+    clip = ClipFactory(duration=20.0)
+    stream = client.get(f"/api/v1/clips/{clip.pk}/stream")
+    b"".join(stream.streaming_content)
+    beacon = client.post(
+        f"/api/v1/clips/{clip.pk}/listens",
+        {"heard": [[0, 10]]},
+        content_type="application/json",
+    )
+    assert beacon.status_code == 204
+    assert ListenProgress.objects.get().slots_heard == HEARD_SLOTS // 2

@@ -93,7 +93,7 @@ def test_facts_read_before_a_change_committed_are_not_taken_after_it():
             modified=clip.ingested_at,
         ),
     )
-    facts.clip_changed(clip_id=clip.pk)  # a change commits meanwhile
+    caching.clip_changed(clip_id=clip.pk)  # a change commits meanwhile
     facts.facts_keep(
         clip_id=clip.pk, audio_format="preview", generation=generation, facts=stale
     )
