@@ -338,12 +338,18 @@ class _HeardBits(models.Func):
 
 
 class SlotsHeard(_HeardBits):
-    """How many slots are set: one term a bit."""
+    """How many slots are set: one term a bit, or PostgreSQL's bit_count."""
 
     def terms(self, columns: list[str]):
         for column in columns:
             for bit in range(SLOTS_PER_COLUMN):
                 yield f"(({column} >> {bit}) & 1)"
+
+    def as_postgresql(self, compiler, connection, **extra):
+        # The sum of 240 terms made every write of the row about 1.5 ms of the
+        # server's CPU there, bit_count (PostgreSQL 14) a few microseconds.
+        columns = [compiler.compile(each)[0] for each in self.get_source_expressions()]
+        return " + ".join(f"bit_count({column}::bit(64))" for column in columns), []
 
 
 class PartsHeard(_HeardBits):
