@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -464,30 +464,34 @@ def wrk(
 ) -> Wrk:
     """wrk's figures; with `listeners`, each request from a new listener or all from
     the same one (bench/listeners.lua), who is new to the server in either case."""
-    threads = min(2, connections)
     header = ["-H", f"Range: {range_header}"] if range_header else []
-    script, script_args = [], []
+    script = []
     if listeners:
-        script = ["-s", str(BENCH / "listeners.lua")]
-        script_args = ["--", f"bench-{os.getpid()}-{next(_wrk_runs)}", listeners]
-    output = subprocess.run(
-        [
-            "wrk",
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "--timeout",
-            "10s",
-            *header,
-            *script,
-            url,
-            *script_args,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+        script = [BENCH / "listeners.lua", f"bench-{os.getpid()}-{next(_wrk_runs)}"]
+        script.append(listeners)
+    command = wrk_command(url, connections, seconds, *script, options=header)
+    output = subprocess.run(command, capture_output=True, text=True, check=True)
+    return wrk_figures(output.stdout)
+
+
+def wrk_command(
+    url: str,
+    connections: int,
+    seconds: int,
+    script: Path | None = None,
+    *script_args: str,
+    options: Sequence[str] = (),
+) -> list[str]:
+    """A wrk command line, with a Lua `script` and its arguments if given."""
+    command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}"]
+    command += [f"-d{seconds}s", "--latency", "--timeout", "10s", *options]
+    if script:
+        return [*command, "-s", str(script), url, "--", *script_args]
+    return [*command, url]
+
+
+def wrk_figures(output: str) -> Wrk:
+    """A wrk run's figures from what it printed with --latency."""
     sent = re.search(r"requests sent: (\d+)", output)
     bad_status = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(r"Socket errors: (.*)", output)
@@ -584,12 +588,22 @@ def _backends_reader():
     return _admin_connection()
 
 
+@functools.cache
+def _database_server() -> int:
+    """The PostgreSQL server's main process (the postmaster): the parent of a
+    backend, this run's reading connection's own."""
+    (backend,) = _backends_reader().execute("SELECT pg_backend_pid()").fetchone()
+    return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 @dataclass(frozen=True)
 class Meter:
     """What counts as one setup's CPU time. Throughput depends on what else the
     machine runs; the servers' CPU time per request much less, so it is reported
-    beside it. "app": each gunicorn master, its live and exited workers, and the
-    PostgreSQL backends on `database`; "nginx": each nginx master's workers."""
+    beside it. "app": each gunicorn master, its live and exited workers, and with
+    a `database` the PostgreSQL server's processes ("app backend": its backends,
+    live and exited, and the writers and autovacuum its writes keep busy; on a
+    server the benchmark has to itself); "nginx": each nginx master's workers."""
 
     gunicorns: tuple[int, ...] = ()
     nginxes: tuple[int, ...] = ()
@@ -602,22 +616,34 @@ class Meter:
             workers = sum(map(cpu_seconds, worker_pids(master)))
             used[f"app {master}"] = cpu_seconds(master, children=True) + workers
         if self.database:
-            backends = _backends_reader().execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s",
-                [self.database.rsplit("/", 1)[1]],
-            )
-            used |= {f"app backend {pid}": cpu_seconds(pid) for (pid,) in backends}
+            # A backend ends with its connection (a gunicorn worker recycled):
+            # the server's main process has its time from then on.
+            server = _database_server()
+            used["app backend server"] = cpu_seconds(server, children=True)
+            used |= {
+                f"app backend {pid}": cpu_seconds(pid) for pid in worker_pids(server)
+            }
         for master in self.nginxes:
             used[f"nginx {master}"] = sum(map(cpu_seconds, worker_pids(master)))
         return used
 
 
+def transactions(database: str) -> int:
+    """Transactions committed in `database` so far, as PostgreSQL counts them (each
+    statement outside a transaction is one). A backend reports its own once idle
+    for a while (10 s on PostgreSQL 15): wait that long after a load first."""
+    reader = _backends_reader()
+    reader.execute("SELECT pg_stat_clear_snapshot()")
+    return reader.execute(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = %s",
+        [database.rsplit("/", 1)[1]],
+    ).fetchone()[0]
+
+
 def cpu_ms(
     before: dict[str, float], after: dict[str, float], requests: int, part: str = ""
 ) -> float:
-    """CPU milliseconds per request that a part used between two readings. A
-    backend that ended in between (its worker was recycled) took its last
-    seconds with it."""
+    """CPU milliseconds per request that a part used between two readings."""
     seconds = sum(
         used - before.get(name, 0.0)
         for name, used in after.items()
