@@ -34,22 +34,18 @@ from harness import (
     Row,
     Server,
     analyze,
-    app_env,
     best_of,
     command_line,
     database_url,
-    edge_nginx,
-    ensure_tools,
+    edge_site,
     environment,
-    fresh_directory,
+    fresh_site,
     gunicorn,
     metered_wrk,
     publish,
-    recreate_database,
     redis_server,
     seed_catalogue,
     serve,
-    setup_django,
     split_url,
     static_nginx,
     table,
@@ -406,16 +402,8 @@ def measure_alone(
 
 def measure_edge(env: dict, clips: dict, seconds: int, rounds: int, load: Load):
     """The edge, and beside it a plain nginx with the same files."""
-    offload = {"CLIPS_STREAM_OFFLOAD": "1", "NUM_PROXIES": "1"}
     with ExitStack() as servers:
-        app = servers.enter_context(gunicorn(env | offload, OUT / "gunicorn.log"))
-        front = servers.enter_context(
-            serve(
-                edge_nginx(OUT / "edge-nginx", [app.port], OUT),
-                OUT / "edge-nginx.log",
-                up="/api/v1/clips",
-            )
-        )
+        app, front = edge_site(servers, env, OUT)
         edge = app_urls(front, app, clips)
         wait_until_up(edge.metrics)
         # The catalogue's answer, as a static file of the same bytes for nginx.
@@ -554,12 +542,7 @@ def rows_and_goals(
 def main() -> None:
     args = command_line(__doc__, BENCH / "edge-results.md", OUT)
     load = QUICK if args.quick else Load()
-    ensure_tools("wrk", "nginx", "curl", "redis-server")
-    fresh_directory(OUT)
-    MEDIA.mkdir()
-    env = app_env(DATABASE, MEDIA)
-    setup_django(env)
-    recreate_database(DATABASE)
+    env = fresh_site(OUT, DATABASE, "wrk", "nginx", "curl", "redis-server")
     clips = seed()
     about = environment(
         args.out,

@@ -24,7 +24,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -111,6 +111,19 @@ def setup_django(env: dict[str, str]) -> None:
     import django
 
     django.setup()
+
+
+def fresh_site(out: Path, database: str, *tools: str) -> dict[str, str]:
+    """What a benchmark of the app starts from: `tools` installed, an empty `out`
+    with out/media, Django set up in this process on a new `database`. Returns the
+    app's environment (app_env)."""
+    ensure_tools(*tools)
+    fresh_directory(out)
+    (out / "media").mkdir()
+    env = app_env(database, out / "media")
+    setup_django(env)
+    recreate_database(database)
+    return env
 
 
 def recreate_database(url: str) -> None:
@@ -350,6 +363,24 @@ def gunicorn(
         cwd,
         up,
     )
+
+
+def edge_site(
+    servers: ExitStack, env: dict[str, str], out: Path
+) -> tuple[Server, Server]:
+    """gunicorn as shipped behind the shipped nginx config, as make serve runs them
+    (CLIPS_STREAM_OFFLOAD=1, NUM_PROXIES=1), until `servers` closes; logs in `out`,
+    media in out/media. Returns (gunicorn, nginx) once the edge answers."""
+    offload = {"CLIPS_STREAM_OFFLOAD": "1", "NUM_PROXIES": "1"}
+    app = servers.enter_context(gunicorn(env | offload, out / "gunicorn.log"))
+    front = servers.enter_context(
+        serve(
+            edge_nginx(out / "edge-nginx", [app.port], out),
+            out / "edge-nginx.log",
+            up="/api/v1/clips",
+        )
+    )
+    return app, front
 
 
 STATIC_NGINX_CONF = """\
