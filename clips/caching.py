@@ -175,6 +175,8 @@ def clip_changed(*, clip_id: int) -> None:
 
 
 def _generation_key(clip_id: int) -> str:
+    # Named when streams alone kept values; a new name would let replicas of the
+    # last release, during a rolling deploy, bump a key the new ones never read.
     return f"clips:stream-generation:{clip_id}"
 
 
