@@ -7,8 +7,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 from prometheus_client import REGISTRY
+from rest_framework.authtoken.models import Token
 
-from clips.models import ListenProgress
+from clips.models import ClipStatus, ListenProgress
 from clips.tests.audio import tone
 from clips.tests.factories import ClipFactory, ingested_clip, stream_url
 
@@ -90,6 +91,16 @@ def test_no_counted_listen_is_a_409(client, clip):
     assert response.status_code == 409
     assert response.json()["code"] == "no_open_listen"
     assert not ListenProgress.objects.exists()
+
+
+def test_a_curators_token_is_read_and_their_listens_never_count(client, curator):
+    token = Token.objects.get(user=curator).key
+    pending = ClipFactory(status=ClipStatus.PENDING)  # a 404 to listeners
+    response = heard(client, pending, [[0, 1]], HTTP_AUTHORIZATION=f"Token {token}")
+    assert response.status_code == 409
+    assert response.json()["code"] == "no_open_listen"
+    bad = heard(client, pending, [[0, 1]], HTTP_AUTHORIZATION="Token not-a-token")
+    assert bad.status_code == 401
 
 
 def test_another_listeners_listen_is_not_theirs(clip):
