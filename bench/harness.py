@@ -648,12 +648,11 @@ class Meter:
             used[f"app {master}"] = cpu_seconds(master, children=True) + workers
         if self.database:
             # A backend ends with its connection (a gunicorn worker recycled):
-            # the server's main process has its time from then on.
+            # its time moves to the server's main process, which waited for it.
+            # One sum, so that it counts once either way.
             server = _database_server()
-            used["app backend server"] = cpu_seconds(server, children=True)
-            used |= {
-                f"app backend {pid}": cpu_seconds(pid) for pid in worker_pids(server)
-            }
+            backends = sum(map(cpu_seconds, worker_pids(server)))
+            used["app backend"] = cpu_seconds(server, children=True) + backends
         for master in self.nginxes:
             used[f"nginx {master}"] = sum(map(cpu_seconds, worker_pids(master)))
         return used
